@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs, idempotently, every Debian and npm package imagesmith needs.
+# Safe to run again: apt-get and npm ci skip what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debian_packages=(
+  qemu-system-x86 qemu-utils          # the hypervisor and qemu-img
+  libguestfs-tools linux-image-amd64  # offline guest inspection; libguestfs needs a kernel in /boot
+  e2fsprogs busybox-static dropbear-bin # the tiny test guest: ext4 rootfs, busybox, SSH server
+  xorriso                             # config drive ISOs
+  cpio zstd openssh-client sshpass    # initrd unpacking, ssh for `instance ssh` and tests
+  restic                              # the deduplicating peer in bench/
+)
+
+missing=()
+for p in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "setup: done"

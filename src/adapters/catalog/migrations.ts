@@ -1,0 +1,16 @@
+// Versioned schema migrations for the SQLite catalog. Append only: never edit
+// a migration that has shipped; add the next version instead.
+export const migrations: readonly { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE instances (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+      CREATE TABLE images (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+      CREATE TABLE key_pairs (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+      CREATE UNIQUE INDEX key_pairs_name ON key_pairs (json_extract(data, '$.name'));
+      CREATE TABLE volumes (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+      CREATE TABLE operations (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+      CREATE TABLE api_tokens (hash TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL);
+    `,
+  },
+];

@@ -1,0 +1,37 @@
+import type { VmSpec } from "../../core/ports.ts";
+
+export type Accelerator = "kvm" | "tcg";
+
+export interface QemuPaths {
+  qmpSocket: string;
+  pidFile: string;
+}
+
+/** The qemu-system-x86_64 command line for one instance. */
+export function qemuArgs(spec: VmSpec, accel: Accelerator, paths: QemuPaths): string[] {
+  const args = [
+    "-name", `${spec.instanceId},process=imagesmith-${spec.instanceId}`,
+    "-machine", "pc",
+    "-accel", accel,
+    "-cpu", accel === "kvm" ? "host" : "max",
+    "-smp", String(spec.vcpus),
+    "-m", String(spec.memoryMiB),
+    "-uuid", spec.smbiosUuid,
+    "-nodefaults", "-no-user-config", "-display", "none",
+    "-chardev", `file,id=console,path=${spec.consoleLog},append=on`,
+    "-serial", "chardev:console",
+    "-qmp", `unix:${paths.qmpSocket},server=on,wait=off`,
+    "-drive", `file=${spec.bootDisk},if=none,id=boot,format=qcow2,discard=unmap`,
+    "-device", "virtio-blk-pci,drive=boot,bootindex=0",
+    "-netdev", "user,id=net0",
+    "-device", `virtio-net-pci,netdev=net0,mac=${spec.macAddress},romfile=`,
+    "-daemonize", "-pidfile", paths.pidFile,
+  ];
+  if (spec.configDrive) {
+    args.push(
+      "-drive", `file=${spec.configDrive},if=none,id=cidata,media=cdrom,readonly=on,format=raw`,
+      "-device", "ide-cd,drive=cidata,bus=ide.1",
+    );
+  }
+  return args;
+}

@@ -1,0 +1,110 @@
+import { execFile } from "node:child_process";
+import { readFile, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { Hypervisor, Vm, VmSpec } from "../../core/ports.ts";
+import type { VmRuntime } from "../../core/types.ts";
+import { qemuArgs, type Accelerator } from "./qemu-args.ts";
+import { QmpClient } from "./qmp-client.ts";
+
+const run = promisify(execFile);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One QEMU process, driven over QMP. */
+class QemuVm implements Vm {
+  readonly exited: Promise<void>;
+
+  constructor(
+    readonly runtime: VmRuntime,
+    private readonly qmp: QmpClient,
+  ) {
+    this.exited = new Promise((resolve) => {
+      if (qmp.isClosed) resolve();
+      else qmp.once("close", () => resolve());
+    });
+  }
+
+  async shutdown(timeoutMs: number): Promise<void> {
+    await this.qmp.execute("system_powerdown").catch(() => undefined);
+    const timedOut = await Promise.race([
+      this.exited.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs).unref()),
+    ]);
+    if (timedOut) await this.kill();
+  }
+
+  async reset(): Promise<void> {
+    await this.qmp.execute("system_reset");
+  }
+
+  async kill(): Promise<void> {
+    await this.qmp.execute("quit").catch(() => undefined);
+    const gone = await Promise.race([
+      this.exited.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref()),
+    ]);
+    if (!gone && processAlive(this.runtime.pid)) process.kill(this.runtime.pid, "SIGKILL");
+    await this.exited;
+  }
+
+  async openSsh(): Promise<number> {
+    if (this.runtime.sshPort) return this.runtime.sshPort;
+    const port = await freePort();
+    const reply = await this.qmp.execute("human-monitor-command", {
+      "command-line": `hostfwd_add net0 tcp:127.0.0.1:${port}-:22`,
+    });
+    if (typeof reply === "string" && reply.trim()) throw new Error(`SSH forward failed: ${reply.trim()}`);
+    this.runtime.sshPort = port;
+    return port;
+  }
+}
+
+export class QemuHypervisor implements Hypervisor {
+  constructor(readonly accelerator: Accelerator) {}
+
+  async start(spec: VmSpec): Promise<Vm> {
+    const qmpSocket = join(spec.runDir, "qmp.sock");
+    const pidFile = join(spec.runDir, "qemu.pid");
+    await rm(qmpSocket, { force: true });
+    const args = qemuArgs(spec, this.accelerator, { qmpSocket, pidFile });
+    try {
+      await run("qemu-system-x86_64", args, { timeout: 30_000 });
+    } catch (err) {
+      const stderr = (err as { stderr?: string }).stderr?.trim();
+      throw new Error(`QEMU failed to start ${spec.instanceId}: ${stderr || (err as Error).message}`);
+    }
+    const pid = Number((await readFile(pidFile, "utf8")).trim());
+    const qmp = await QmpClient.connect(qmpSocket);
+    return new QemuVm({ pid, qmpSocket, sshPort: 0 }, qmp);
+  }
+
+  async reattach(spec: VmSpec, runtime: VmRuntime): Promise<Vm | undefined> {
+    if (!processAlive(runtime.pid)) return undefined;
+    const cmdline = await readFile(`/proc/${runtime.pid}/cmdline`, "utf8").catch(() => "");
+    if (!cmdline.includes(spec.instanceId)) return undefined;
+    const qmp = await QmpClient.connect(runtime.qmpSocket).catch(() => undefined);
+    return qmp ? new QemuVm(runtime, qmp) : undefined;
+  }
+
+}

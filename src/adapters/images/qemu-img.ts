@@ -1,0 +1,65 @@
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
+import { badRequest } from "../../core/errors.ts";
+import type { DiskInfo } from "../../core/ports.ts";
+
+const run = promisify(execFile);
+
+export const importableFormats = ["raw", "qcow2", "vpc", "vhdx", "vmdk", "vdi"] as const;
+
+function firstLine(err: unknown): string {
+  const stderr = (err as { stderr?: string }).stderr ?? (err as Error).message;
+  return stderr.trim().split("\n")[0]?.replace(/^qemu-img: /, "") ?? "unknown error";
+}
+
+/** Reads a disk file's format and size; a file qemu-img cannot read is a 400. */
+export async function inspectDisk(file: string): Promise<DiskInfo> {
+  let info: { format?: unknown; "virtual-size"?: unknown };
+  try {
+    const { stdout } = await run("qemu-img", ["info", "--output", "json", file]);
+    info = JSON.parse(stdout) as typeof info;
+  } catch (err) {
+    throw badRequest("INVALID_DISK_IMAGE", `The disk file cannot be read: ${firstLine(err)}`);
+  }
+  const format = String(info.format);
+  if (!(importableFormats as readonly string[]).includes(format)) {
+    throw badRequest("UNSUPPORTED_DISK_FORMAT", `The disk format ${format} is not supported`);
+  }
+  if (format !== "raw") {
+    try {
+      await run("qemu-img", ["check", "-q", "-f", format, file]);
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      // qemu-img check exits 3 for leaked clusters only: harmless, the data is intact.
+      if (code !== 3) throw badRequest("INVALID_DISK_IMAGE", `The ${format} disk file is corrupt: ${firstLine(err)}`);
+    }
+  }
+  return { format, virtualSize: Number(info["virtual-size"]) };
+}
+
+/** qemu-img convert with progress reported as 0..100. */
+export function convertDisk(
+  options: { from: string; fromFormat: string; to: string; toFormat: string; extra?: string[] },
+  onProgress: (pct: number) => void,
+): Promise<void> {
+  const args = ["convert", "-p", "-f", options.fromFormat, "-O", options.toFormat, ...(options.extra ?? []), options.from, options.to];
+  return new Promise((resolve, reject) => {
+    const p = spawn("qemu-img", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    p.stdout.setEncoding("utf8");
+    p.stdout.on("data", (chunk: string) => {
+      const m = /\((\d+(?:\.\d+)?)\/100%\)[^(]*$/.exec(chunk);
+      if (m?.[1]) onProgress(Number(m[1]));
+    });
+    p.stderr.setEncoding("utf8");
+    p.stderr.on("data", (c: string) => (stderr += c));
+    p.on("error", reject);
+    p.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`qemu-img convert failed: ${stderr.trim() || `exit ${code}`}`)),
+    );
+  });
+}
+
+export async function createOverlay(base: string, path: string): Promise<void> {
+  await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", path]);
+}

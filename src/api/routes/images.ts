@@ -1,0 +1,57 @@
+import { createWriteStream } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { Transform, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { Type } from "typebox";
+import { badRequest } from "../../core/errors.ts";
+import { newId } from "../../core/ids.ts";
+import { paths } from "../../services/context.ts";
+import type { Api } from "../server.ts";
+import { IdParams, Image, ImageImported, ImagesImportQuery, ImagesListQuery } from "../schemas.ts";
+
+const maxUploadBytes = 1 << 40; // 1 TiB
+
+/** Streams the request body to a file in the data dir's tmp folder. */
+async function receiveUpload(dataDir: string, body: Readable): Promise<string> {
+  const dir = paths.uploads(dataDir);
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `upload-${newId("operation")}`);
+  let bytes = 0;
+  const limit = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      cb(bytes > maxUploadBytes ? badRequest("UPLOAD_TOO_LARGE", "The upload exceeds 1 TiB") : null, chunk);
+    },
+  });
+  await pipeline(body, limit, createWriteStream(file, { mode: 0o600 }));
+  if (bytes === 0) throw badRequest("EMPTY_UPLOAD", "The request body must hold the disk file");
+  return file;
+}
+
+export function imageRoutes(api: Api): void {
+  const { app, services, dataDir } = api;
+  app.post("/v1/images/import", {
+    schema: {
+      summary: "Import a disk file (raw, qcow2, VHD, VHDX, VMDK, VDI) as an image; the body is the file",
+      tags: ["images"],
+      querystring: ImagesImportQuery,
+      consumes: ["application/octet-stream"],
+      response: { 202: ImageImported },
+    },
+    handler: async (req, reply) => {
+      const file = await receiveUpload(dataDir, req.body as Readable);
+      const q = req.query;
+      const result = await services.images.import({ ...q, file });
+      return reply.status(202).send(result);
+    },
+  });
+  app.get("/v1/images", {
+    schema: { summary: "List images", tags: ["images"], querystring: ImagesListQuery, response: { 200: Type.Object({ images: Type.Array(Image) }) } },
+    handler: async (req) => ({ images: services.images.list(req.query) }),
+  });
+  app.get("/v1/images/:id", {
+    schema: { summary: "Show an image", tags: ["images"], params: IdParams, response: { 200: Image } },
+    handler: async (req) => services.images.get(req.params.id),
+  });
+}

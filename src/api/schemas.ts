@@ -1,0 +1,146 @@
+// Wire types, named by resource and verb. Routes validate with these and the
+// OpenAPI document is generated from them; TypeScript types are inferred.
+import { Type, type Static, type TSchema } from "typebox";
+import { idPattern } from "../core/ids.ts";
+import { instanceStates } from "../core/instance-state.ts";
+
+const strict = { additionalProperties: false } as const;
+const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
+
+export const Tags = Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.String({ maxLength: 256 }));
+const Name = Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9][A-Za-z0-9 ._()/@-]*$" });
+
+export const ErrorBody = Type.Object(
+  { error: Type.Object({ code: Type.String(), message: Type.String() }) },
+  { $id: "ErrorBody" },
+);
+
+export const Health = Type.Object({ status: Type.Literal("ok"), accelerator: Type.String() });
+
+export const KeyPair = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  type: Type.Enum(["rsa", "ed25519"]),
+  publicKey: Type.String(),
+  fingerprint: Type.String(),
+  createdAt: Type.String(),
+});
+export const KeyPairsPost = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 255 }),
+    publicKey: Type.Optional(Type.String({ minLength: 1, maxLength: 16384 })),
+  },
+  strict,
+);
+export const KeyPairCreated = Type.Object({
+  keyPair: KeyPair,
+  privateKey: Type.Optional(Type.String({ description: "PEM, returned once and never stored" })),
+});
+export const KeyPairName = Type.Object({ name: Type.String() }, strict);
+
+export const Image = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  description: Type.String(),
+  state: Type.Enum(["pending", "available", "failed", "deregistered"]),
+  stateReason: nullable(Type.String()),
+  osType: Type.Enum(["linux", "windows"]),
+  osState: Type.Enum(["generalized", "specialized"]),
+  architecture: Type.String(),
+  rootDeviceName: Type.String(),
+  defaultUser: Type.String(),
+  virtualSize: Type.Integer(),
+  sourceFormat: nullable(Type.String()),
+  tags: Tags,
+  createdAt: Type.String(),
+});
+export const ImagesImportQuery = Type.Object(
+  {
+    name: Name,
+    osType: Type.Enum(["linux", "windows"]),
+    osState: Type.Optional(Type.Enum(["generalized", "specialized"])),
+    description: Type.Optional(Type.String({ maxLength: 255 })),
+    defaultUser: Type.Optional(Type.String({ pattern: "^[a-z_][a-z0-9_-]{0,31}$|^Administrator$" })),
+  },
+  strict,
+);
+export const ImagesListQuery = Type.Object(
+  {
+    state: Type.Optional(Type.Enum(["pending", "available", "failed", "deregistered"])),
+    name: Type.Optional(Type.String()),
+    osState: Type.Optional(Type.Enum(["generalized", "specialized"])),
+  },
+  strict,
+);
+
+export const Operation = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  state: Type.Enum(["running", "succeeded", "failed"]),
+  progress: Type.Number({ minimum: 0, maximum: 100 }),
+  message: Type.String(),
+  targetId: nullable(Type.String()),
+  error: nullable(Type.Object({ code: Type.String(), message: Type.String() })),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+export const OperationWaitQuery = Type.Object(
+  { wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60, description: "seconds to wait for the end" })) },
+  strict,
+);
+export const ImageImported = Type.Object({ image: Image, operation: Operation });
+
+export const Instance = Type.Object({
+  id: Type.String(),
+  imageId: Type.String(),
+  instanceType: Type.String(),
+  vcpus: Type.Integer(),
+  memoryMiB: Type.Integer(),
+  state: Type.Enum(instanceStates),
+  stateReason: nullable(Type.String()),
+  ready: Type.Boolean({ description: "the guest reported ready on its console" }),
+  keyName: nullable(Type.String()),
+  hostname: Type.String(),
+  macAddress: Type.String(),
+  smbiosUuid: Type.String(),
+  bootVolumeId: Type.String(),
+  sshPort: nullable(Type.Integer({ description: "127.0.0.1 port forwarded to the guest's SSH" })),
+  launchedAt: Type.String(),
+  tags: Tags,
+});
+export const InstancesPost = Type.Object(
+  {
+    imageId: Type.String({ pattern: idPattern("image") }),
+    count: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, default: 1 })),
+    instanceType: Type.Optional(Type.String()),
+    keyName: Type.Optional(Type.String()),
+    userData: Type.Optional(Type.String({ maxLength: 16384 })),
+    hostname: Type.Optional(Type.String({ pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" })),
+    tags: Type.Optional(Tags),
+  },
+  strict,
+);
+export const InstancesList = Type.Object({ instances: Type.Array(Instance) });
+export const InstancesListQuery = Type.Object(
+  {
+    state: Type.Optional(Type.Enum(instanceStates)),
+    imageId: Type.Optional(Type.String()),
+  },
+  strict,
+);
+export const InstanceConsole = Type.Object({ instanceId: Type.String(), output: Type.String(), timestamp: Type.String() });
+
+export const IdParams = Type.Object({ id: Type.String() }, strict);
+
+export type KeyPairsPost = Static<typeof KeyPairsPost>;
+export type ImagesImportQuery = Static<typeof ImagesImportQuery>;
+export type ImagesListQuery = Static<typeof ImagesListQuery>;
+export type InstancesPost = Static<typeof InstancesPost>;
+export type InstancesListQuery = Static<typeof InstancesListQuery>;
+export type OperationWaitQuery = Static<typeof OperationWaitQuery>;
+export type IdParams = Static<typeof IdParams>;
+export type InstanceWire = Static<typeof Instance>;
+export type ImageWire = Static<typeof Image>;
+export type KeyPairWire = Static<typeof KeyPair>;
+export type OperationWire = Static<typeof Operation>;
+export type ErrorBodyWire = Static<typeof ErrorBody>;

@@ -1,0 +1,151 @@
+// The typed API client: the only thing the CLI (and later the console) use
+// to talk to the daemon.
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { Readable } from "node:stream";
+import type {
+  ImageWire,
+  ImagesImportQuery,
+  ImagesListQuery,
+  InstancesListQuery,
+  InstancesPost,
+  InstanceWire,
+  KeyPairWire,
+  OperationWire,
+} from "../api/schemas.ts";
+
+export type Image = ImageWire;
+export type Instance = InstanceWire;
+export type KeyPair = KeyPairWire;
+export type Operation = OperationWire;
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+type Query = Record<string, string | number | undefined>;
+
+export class Client {
+  constructor(
+    private readonly endpoint: string,
+    private readonly token: string,
+  ) {}
+
+  private async request<T>(method: string, path: string, options: { query?: Query; json?: unknown; body?: RequestInit["body"]; headers?: Record<string, string> } = {}): Promise<T> {
+    const url = new URL(path, this.endpoint);
+    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, ...options.headers };
+    let body = options.body;
+    if (options.json !== undefined) {
+      headers["content-type"] = "application/json";
+      body = JSON.stringify(options.json);
+    }
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers, body, duplex: "half" } as RequestInit);
+    } catch (err) {
+      throw new ApiError("DAEMON_UNREACHABLE", 0, `Cannot reach the imagesmith daemon at ${this.endpoint}: ${(err as Error).cause ?? (err as Error).message}`);
+    }
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    const data = text ? (JSON.parse(text) as unknown) : undefined;
+    if (!res.ok) {
+      const e = (data as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new ApiError(e?.code ?? "HTTP_ERROR", res.status, e?.message ?? `HTTP ${res.status}`);
+    }
+    return data as T;
+  }
+
+  health(): Promise<{ status: string; accelerator: string }> {
+    return this.request("GET", "/v1/health");
+  }
+
+  createKeyPair(name: string): Promise<{ keyPair: KeyPair; privateKey?: string }> {
+    return this.request("POST", "/v1/keypairs", { json: { name } });
+  }
+
+  async importKeyPair(name: string, publicKey: string): Promise<KeyPair> {
+    return (await this.request<{ keyPair: KeyPair }>("POST", "/v1/keypairs", { json: { name, publicKey } })).keyPair;
+  }
+
+  async listKeyPairs(): Promise<KeyPair[]> {
+    return (await this.request<{ keyPairs: KeyPair[] }>("GET", "/v1/keypairs")).keyPairs;
+  }
+
+  deleteKeyPair(name: string): Promise<void> {
+    return this.request("DELETE", `/v1/keypairs/${encodeURIComponent(name)}`);
+  }
+
+  /** Uploads a disk file; the image is pending until the operation ends. */
+  async importImage(file: string, query: ImagesImportQuery): Promise<{ image: Image; operation: Operation }> {
+    const size = (await stat(file)).size;
+    return this.request("POST", "/v1/images/import", {
+      query,
+      body: Readable.toWeb(createReadStream(file)) as ReadableStream,
+      headers: { "content-type": "application/octet-stream", "content-length": String(size) },
+    });
+  }
+
+  async listImages(query: ImagesListQuery = {}): Promise<Image[]> {
+    return (await this.request<{ images: Image[] }>("GET", "/v1/images", { query })).images;
+  }
+
+  getImage(id: string): Promise<Image> {
+    return this.request("GET", `/v1/images/${encodeURIComponent(id)}`);
+  }
+
+  async runInstances(req: InstancesPost): Promise<Instance[]> {
+    return (await this.request<{ instances: Instance[] }>("POST", "/v1/instances", { json: req })).instances;
+  }
+
+  async listInstances(query: InstancesListQuery = {}): Promise<Instance[]> {
+    return (await this.request<{ instances: Instance[] }>("GET", "/v1/instances", { query })).instances;
+  }
+
+  getInstance(id: string): Promise<Instance> {
+    return this.request("GET", `/v1/instances/${encodeURIComponent(id)}`);
+  }
+
+  instanceAction(id: string, action: "stop" | "start" | "reboot" | "terminate"): Promise<Instance> {
+    return this.request("POST", `/v1/instances/${encodeURIComponent(id)}/${action}`);
+  }
+
+  async consoleOutput(id: string): Promise<string> {
+    return (await this.request<{ output: string }>("GET", `/v1/instances/${encodeURIComponent(id)}/console`)).output;
+  }
+
+  getOperation(id: string, waitSeconds = 0): Promise<Operation> {
+    return this.request("GET", `/v1/operations/${encodeURIComponent(id)}`, { query: { wait: waitSeconds || undefined } });
+  }
+
+  /** Polls until the operation ends, reporting progress on the way. */
+  async waitOperation(id: string, onProgress?: (op: Operation) => void): Promise<Operation> {
+    for (;;) {
+      const op = await this.getOperation(id, 2);
+      onProgress?.(op);
+      if (op.state !== "running") return op;
+    }
+  }
+
+  /** Polls instances until each is in `state`; fails if one reaches a state it cannot leave for it. */
+  async waitInstances(ids: string[], state: Instance["state"], options: { timeoutMs: number; onProgress?: (done: number, all: Instance[]) => void }): Promise<Instance[]> {
+    const deadline = Date.now() + options.timeoutMs;
+    for (;;) {
+      const all = await Promise.all(ids.map((id) => this.getInstance(id)));
+      const done = all.filter((i) => i.state === state).length;
+      options.onProgress?.(done, all);
+      if (done === ids.length) return all;
+      const dead = all.find((i) => i.state === "terminated" && state !== "terminated");
+      if (dead) throw new ApiError("WAIT_FAILED", 0, `Instance ${dead.id} is terminated: ${dead.stateReason ?? "no reason given"}`);
+      if (Date.now() > deadline) throw new ApiError("WAIT_TIMEOUT", 0, `Timed out waiting for ${ids.join(", ")} to be ${state}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}

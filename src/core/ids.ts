@@ -1,0 +1,31 @@
+import { randomBytes } from "node:crypto";
+
+// Branded ids: a string cannot be passed where another kind of id is expected.
+export type InstanceId = string & { readonly __brand: "InstanceId" };
+export type ImageId = string & { readonly __brand: "ImageId" };
+export type VolumeId = string & { readonly __brand: "VolumeId" };
+export type SnapshotId = string & { readonly __brand: "SnapshotId" };
+export type OperationId = string & { readonly __brand: "OperationId" };
+export type KeyPairId = string & { readonly __brand: "KeyPairId" };
+
+export const idPrefixes = {
+  instance: "i",
+  image: "ami",
+  volume: "vol",
+  snapshot: "snap",
+  operation: "op",
+  keyPair: "key",
+} as const;
+
+export type IdKind = keyof typeof idPrefixes;
+
+/** A new EC2-style id: prefix, a dash and 17 lowercase hex digits. */
+export function newId<T extends string>(kind: IdKind): T {
+  return `${idPrefixes[kind]}-${randomBytes(9).toString("hex").slice(0, 17)}` as T;
+}
+
+export function isId(kind: IdKind, value: string): boolean {
+  return new RegExp(`^${idPrefixes[kind]}-[0-9a-f]{17}$`).test(value);
+}
+
+export const idPattern = (kind: IdKind): string => `^${idPrefixes[kind]}-[0-9a-f]{17}$`;

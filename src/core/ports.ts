@@ -1,0 +1,82 @@
+// Ports: what the services need from the outside world. Adapters implement them.
+import type { ImageId } from "./ids.ts";
+import type { Image, Instance, KeyPair, Operation, Volume, VmRuntime } from "./types.ts";
+
+export interface Repo<T extends { id: string }> {
+  get(id: string): T | undefined;
+  list(): T[];
+  insert(item: T): void;
+  update(item: T): void;
+  delete(id: string): void;
+}
+
+export interface Catalog {
+  instances: Repo<Instance>;
+  images: Repo<Image>;
+  keyPairs: Repo<KeyPair>;
+  volumes: Repo<Volume>;
+  operations: Repo<Operation>;
+  /** Runs fn in one transaction: all of its writes land, or none. */
+  transaction<R>(fn: () => R): R;
+  findTokenHash(hash: string): boolean;
+  addTokenHash(hash: string, name: string): void;
+  close(): void;
+}
+
+export interface VmSpec {
+  instanceId: string;
+  vcpus: number;
+  memoryMiB: number;
+  bootDisk: string;
+  configDrive: string | null;
+  macAddress: string;
+  smbiosUuid: string;
+  consoleLog: string;
+  runDir: string;
+}
+
+/** A running VM the daemon supervises. */
+export interface Vm {
+  readonly runtime: VmRuntime;
+  /** Clean shutdown (ACPI), then a hard stop after timeoutMs. */
+  shutdown(timeoutMs: number): Promise<void>;
+  reset(): Promise<void>;
+  kill(): Promise<void>;
+  /** Forwards a free 127.0.0.1 port to the guest's SSH port; returns it. */
+  openSsh(): Promise<number>;
+  /** Resolves when the VM process has ended. */
+  readonly exited: Promise<void>;
+}
+
+export interface Hypervisor {
+  readonly accelerator: string;
+  start(spec: VmSpec): Promise<Vm>;
+  /** Finds a VM started by an earlier daemon, or undefined when it is gone. */
+  reattach(spec: VmSpec, runtime: VmRuntime): Promise<Vm | undefined>;
+}
+
+export interface ConfigDriveContent {
+  instanceId: string;
+  hostname: string | null;
+  publicKeys: string[];
+  userData: string | null;
+}
+
+export interface ConfigDrive {
+  /** Writes a NoCloud (label cidata) ISO to path. */
+  build(path: string, content: ConfigDriveContent): Promise<void>;
+}
+
+export interface DiskInfo {
+  format: string;
+  virtualSize: number;
+}
+
+/** Where image bytes live and how instance disks are made from them. */
+export interface ImageStore {
+  inspect(file: string): Promise<DiskInfo>;
+  importDisk(imageId: ImageId, file: string, onProgress: (pct: number) => void): Promise<DiskInfo>;
+  /** A qcow2 overlay on the image's base, so launching copies nothing. */
+  createOverlay(imageId: ImageId, path: string): Promise<void>;
+  remove(imageId: ImageId): Promise<void>;
+}

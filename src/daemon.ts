@@ -1,0 +1,82 @@
+import { mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import pino from "pino";
+import { IsoConfigDrive } from "./adapters/configdrive/iso-config-drive.ts";
+import { SqliteCatalog } from "./adapters/catalog/sqlite-catalog.ts";
+import { chooseAccelerator } from "./adapters/hypervisor/kvm-probe.ts";
+import { QemuHypervisor } from "./adapters/hypervisor/qemu-hypervisor.ts";
+import { FileImageStore } from "./adapters/images/file-image-store.ts";
+import { ensureAdminToken } from "./api/auth.ts";
+import { buildServer, type App } from "./api/server.ts";
+import { badRequest } from "./core/errors.ts";
+import { paths } from "./services/context.ts";
+import { Services } from "./services/services.ts";
+
+export interface DaemonOptions {
+  dataDir: string;
+  listen: string;
+  accelerator: "auto" | "kvm" | "tcg";
+  bootTimeoutMs?: number;
+  shutdownTimeoutMs?: number;
+}
+
+export interface Daemon {
+  app: App;
+  services: Services;
+  url: string;
+  close(): Promise<void>;
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^([\w.-]+|\[[\d:a-f]+\]):(\d{1,5})$/i.exec(listen);
+  const port = Number(m?.[2]);
+  if (!m?.[1] || !(port >= 0 && port < 65536)) {
+    throw badRequest("INVALID_LISTEN_ADDRESS", `Invalid --listen ${listen}: expected HOST:PORT, such as 127.0.0.1:8787`);
+  }
+  return { host: m[1].replace(/^\[|\]$/g, ""), port };
+}
+
+/** Starts the daemon: catalog, hypervisor, recovery of earlier work, then HTTP. */
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const dataDir = resolve(options.dataDir);
+  const { host, port } = parseListen(options.listen);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await mkdir(paths.uploads(dataDir), { recursive: true });
+  const log = pino({ level: process.env.IMAGESMITH_LOG_LEVEL ?? "info" });
+  const catalog = new SqliteCatalog(join(dataDir, "catalog.db"));
+  await ensureAdminToken(catalog, dataDir);
+  const accelerator = await chooseAccelerator(options.accelerator);
+  log.info({ accelerator }, "hypervisor accelerator chosen");
+  const services = new Services({
+    catalog,
+    hypervisor: new QemuHypervisor(accelerator),
+    configDrive: new IsoConfigDrive(),
+    imageStore: new FileImageStore(paths.images(dataDir)),
+    settings: {
+      dataDir,
+      bootTimeoutMs: options.bootTimeoutMs ?? 300_000,
+      shutdownTimeoutMs: options.shutdownTimeoutMs ?? 60_000,
+    },
+    log,
+  });
+  await services.recover();
+  const purge = setInterval(() => services.instances.purgeTerminated(), 60_000);
+  purge.unref();
+  const app = await buildServer({ services, dataDir, logger: log });
+  await app.listen({ host, port });
+  const addr = app.server.address();
+  const boundPort = typeof addr === "object" && addr ? addr.port : port;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
+  log.info({ url, dataDir }, "imagesmith daemon listening");
+  return {
+    app,
+    services,
+    url,
+    async close() {
+      clearInterval(purge);
+      services.instances.detach();
+      await app.close();
+      catalog.close();
+    },
+  };
+}

@@ -1,0 +1,33 @@
+import { join } from "node:path";
+import type { Catalog, ConfigDrive, Hypervisor, ImageStore } from "../core/ports.ts";
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface Settings {
+  dataDir: string;
+  /** How long a guest may take from power-on to its ready line. */
+  bootTimeoutMs: number;
+  /** How long a clean (ACPI) shutdown may take before a hard stop. */
+  shutdownTimeoutMs: number;
+}
+
+/** Everything a use case may touch, handed in by the daemon at start-up. */
+export interface ServiceContext {
+  catalog: Catalog;
+  hypervisor: Hypervisor;
+  configDrive: ConfigDrive;
+  imageStore: ImageStore;
+  settings: Settings;
+  log: Logger;
+}
+
+export const paths = {
+  images: (dataDir: string) => join(dataDir, "images"),
+  volume: (dataDir: string, id: string) => join(dataDir, "volumes", `${id}.qcow2`),
+  instanceDir: (dataDir: string, id: string) => join(dataDir, "instances", id),
+  uploads: (dataDir: string) => join(dataDir, "tmp"),
+};

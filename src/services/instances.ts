@@ -1,0 +1,344 @@
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { badRequest, notFound } from "../core/errors.ts";
+import { newId, type InstanceId, type VolumeId } from "../core/ids.ts";
+import { transitionInstance, type InstanceAction, type InstanceState } from "../core/instance-state.ts";
+import { defaultInstanceType, findInstanceType } from "../core/instance-types.ts";
+import type { Vm, VmSpec } from "../core/ports.ts";
+import type { Instance, Tags, Volume } from "../core/types.ts";
+import { fileSize, waitForConsoleLine } from "./console-watch.ts";
+import { paths, type ServiceContext } from "./context.ts";
+import { newMacAddress, newSmbiosUuid } from "./identity.ts";
+import type { Images } from "./images.ts";
+import type { KeyPairs } from "./key-pairs.ts";
+
+export interface RunInstancesRequest {
+  imageId: string;
+  count: number;
+  instanceType?: string;
+  keyName?: string;
+  userData?: string;
+  hostname?: string;
+  tags?: Tags;
+}
+
+export interface InstanceFilter {
+  state?: string;
+  imageId?: string;
+}
+
+const readyLine = /imagesmith-guest: ready/;
+const liveStates: readonly InstanceState[] = ["pending", "running", "rebooting", "stopping"];
+/** Terminated instances stay visible this long, then are purged. */
+const terminatedRetentionMs = 60 * 60 * 1000;
+
+export class Instances {
+  private readonly vms = new Map<string, Vm>();
+  private readonly readyWatchers = new Map<string, AbortController>();
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly images: Images,
+    private readonly keyPairs: KeyPairs,
+  ) {}
+
+  get(id: string): Instance {
+    const inst = this.ctx.catalog.instances.get(id);
+    if (!inst) throw notFound("INSTANCE_NOT_FOUND", `Instance ${id} does not exist`);
+    return inst;
+  }
+
+  list(filter: InstanceFilter = {}): Instance[] {
+    return this.ctx.catalog.instances
+      .list()
+      .filter((i) => !filter.state || i.state === filter.state)
+      .filter((i) => !filter.imageId || i.imageId === filter.imageId);
+  }
+
+  async consoleOutput(id: string): Promise<string> {
+    this.get(id);
+    const log = this.consoleLog(id);
+    const size = await fileSize(log);
+    const text = await readFile(log, "utf8").catch(() => "");
+    // Like EC2 GetConsoleOutput: the most recent 64 KiB.
+    return size > 65536 ? text.slice(-65536) : text;
+  }
+
+  /** Registers count instances as pending and launches them in the background. */
+  run(req: RunInstancesRequest): Instance[] {
+    const image = this.images.launchable(req.imageId);
+    const type = findInstanceType(req.instanceType ?? defaultInstanceType);
+    const key = req.keyName ? this.keyPairs.get(req.keyName) : null;
+    if (req.hostname && req.count > 1) {
+      throw badRequest("HOSTNAME_NEEDS_SINGLE_INSTANCE", "A hostname can be given only when launching one instance");
+    }
+    const now = new Date().toISOString();
+    const launched: Instance[] = [];
+    this.ctx.catalog.transaction(() => {
+      for (let n = 0; n < req.count; n++) {
+        const id = newId<InstanceId>("instance");
+        const volumeId = newId<VolumeId>("volume");
+        const volume: Volume = {
+          id: volumeId,
+          instanceId: id,
+          imageId: image.id,
+          size: image.virtualSize,
+          deleteOnTermination: true,
+          path: paths.volume(this.ctx.settings.dataDir, volumeId),
+          createdAt: now,
+        };
+        const inst: Instance = {
+          id,
+          imageId: image.id,
+          instanceType: type.name,
+          vcpus: type.vcpus,
+          memoryMiB: type.memoryMiB,
+          state: "pending",
+          stateReason: null,
+          keyName: key?.name ?? null,
+          hostname: req.hostname ?? id,
+          macAddress: newMacAddress(),
+          smbiosUuid: newSmbiosUuid(),
+          bootVolumeId: volume.id,
+          userData: req.userData ?? null,
+          ready: false,
+          runtime: null,
+          launchedAt: now,
+          tags: req.tags ?? {},
+        };
+        this.ctx.catalog.volumes.insert(volume);
+        this.ctx.catalog.instances.insert(inst);
+        launched.push(inst);
+      }
+    });
+    for (const inst of launched) void this.launch(inst.id, key?.publicKey ?? null);
+    return launched;
+  }
+
+  stop(id: string): Instance {
+    const inst = this.change(id, "stop", { stateReason: "User initiated shutdown" });
+    const vm = this.vms.get(id);
+    if (vm) void vm.shutdown(this.ctx.settings.shutdownTimeoutMs);
+    else return this.change(id, "stopped", { runtime: null, ready: false });
+    return inst;
+  }
+
+  start(id: string): Instance {
+    const inst = this.change(id, "start", { stateReason: null });
+    void this.boot(id).catch((err: unknown) => this.bootFailed(id, err));
+    return inst;
+  }
+
+  async reboot(id: string): Promise<Instance> {
+    const vm = this.vms.get(id);
+    const inst = this.change(id, "reboot", { ready: false });
+    if (!vm) return inst;
+    this.readyWatchers.get(id)?.abort();
+    const offset = await fileSize(this.consoleLog(id));
+    await vm.reset();
+    void this.awaitReady(id, vm, offset);
+    return inst;
+  }
+
+  terminate(id: string): Instance {
+    const inst = this.change(id, "terminate", { stateReason: "User initiated termination" });
+    void this.finishTermination(id);
+    return inst;
+  }
+
+  /** After a daemon restart: find running VMs again, finish or fail what was under way. */
+  async recover(): Promise<void> {
+    for (const inst of this.ctx.catalog.instances.list()) {
+      if (inst.state === "shutting-down") {
+        await this.finishTermination(inst.id);
+        continue;
+      }
+      if (!liveStates.includes(inst.state)) continue;
+      const vm = inst.runtime ? await this.ctx.hypervisor.reattach(this.spec(inst), inst.runtime) : undefined;
+      if (vm) {
+        this.ctx.log.info({ instanceId: inst.id, pid: vm.runtime.pid }, "reattached to running VM");
+        this.supervise(inst.id, vm, inst.runtime?.consoleOffset ?? 0);
+        if (inst.state === "stopping") void vm.shutdown(this.ctx.settings.shutdownTimeoutMs);
+      } else if (inst.state === "pending" && !inst.runtime) {
+        void this.launch(inst.id, this.publicKeyOf(inst));
+      } else {
+        this.save({ ...inst, state: "stopped", runtime: null, ready: false, stateReason: "The VM process ended while the daemon was down" });
+      }
+    }
+    this.purgeTerminated();
+  }
+
+  /** Stops supervising without touching the VMs: they keep running for the next daemon. */
+  detach(): void {
+    for (const w of this.readyWatchers.values()) w.abort();
+    this.vms.clear();
+  }
+
+  purgeTerminated(now = Date.now()): void {
+    for (const inst of this.ctx.catalog.instances.list()) {
+      if (inst.state === "terminated" && now - Date.parse(inst.launchedAt) > terminatedRetentionMs) {
+        this.ctx.catalog.instances.delete(inst.id);
+      }
+    }
+  }
+
+  private publicKeyOf(inst: Instance): string | null {
+    if (!inst.keyName) return null;
+    return this.ctx.catalog.keyPairs.list().find((k) => k.name === inst.keyName)?.publicKey ?? null;
+  }
+
+  private async launch(id: string, publicKey: string | null): Promise<void> {
+    try {
+      const inst = this.get(id);
+      const image = this.images.get(inst.imageId);
+      const volume = this.bootVolume(inst);
+      await mkdir(this.instanceDir(id), { recursive: true });
+      await mkdir(join(this.ctx.settings.dataDir, "volumes"), { recursive: true });
+      await this.ctx.imageStore.createOverlay(image.id, volume.path);
+      await this.ctx.configDrive.build(this.configDrivePath(id), {
+        instanceId: id,
+        // A specialized image keeps the identity it was captured with.
+        hostname: image.osState === "generalized" ? inst.hostname : null,
+        publicKeys: publicKey ? [publicKey] : [],
+        userData: inst.userData,
+      });
+      await this.boot(id);
+    } catch (err) {
+      const reason = `Launch failed: ${err instanceof Error ? err.message : String(err)}`;
+      this.ctx.log.error({ instanceId: id, err: reason }, "launch failed");
+      if (this.get(id).state !== "shutting-down") this.change(id, "terminate", { stateReason: reason });
+      await this.finishTermination(id, reason);
+    }
+  }
+
+  private async boot(id: string): Promise<void> {
+    const inst = this.get(id);
+    if (inst.state !== "pending") return;
+    const offset = await fileSize(this.consoleLog(id));
+    const vm = await this.ctx.hypervisor.start(this.spec(inst));
+    const now = this.get(id);
+    if (now.state !== "pending") {
+      await vm.kill(); // stopped or terminated while QEMU was starting
+      return;
+    }
+    this.save({ ...now, runtime: { ...vm.runtime, consoleOffset: offset } });
+    this.supervise(id, vm, offset);
+  }
+
+  private bootFailed(id: string, err: unknown): void {
+    const reason = `Start failed: ${err instanceof Error ? err.message : String(err)}`;
+    this.ctx.log.error({ instanceId: id, err: reason }, "start failed");
+    const inst = this.get(id);
+    if (inst.state === "pending") this.save({ ...inst, state: "stopped", runtime: null, stateReason: reason });
+  }
+
+  private supervise(id: string, vm: Vm, consoleOffset: number): void {
+    this.vms.set(id, vm);
+    void vm.exited.then(() => this.onVmExit(id, vm));
+    const inst = this.get(id);
+    if (inst.state === "pending" || inst.state === "rebooting") void this.awaitReady(id, vm, consoleOffset);
+  }
+
+  private async awaitReady(id: string, vm: Vm, offset: number): Promise<void> {
+    const watcher = new AbortController();
+    this.readyWatchers.set(id, watcher);
+    const line = await waitForConsoleLine(this.consoleLog(id), readyLine, {
+      offset,
+      timeoutMs: this.ctx.settings.bootTimeoutMs,
+      signal: watcher.signal,
+    });
+    if (watcher.signal.aborted || this.vms.get(id) !== vm) return;
+    this.readyWatchers.delete(id);
+    try {
+      const sshPort = await vm.openSsh();
+      const inst = this.get(id);
+      if (inst.state !== "pending" && inst.state !== "rebooting") return;
+      const stateReason = line ? null : `The guest did not report ready within ${this.ctx.settings.bootTimeoutMs / 1000} s`;
+      this.change(id, "boot", { ready: line !== undefined, stateReason, runtime: { ...(inst.runtime ?? vm.runtime), sshPort } });
+      this.ctx.log.info({ instanceId: id, sshPort, ready: line !== undefined }, "instance running");
+    } catch (err) {
+      this.ctx.log.error({ instanceId: id, err: (err as Error).message }, "opening SSH failed");
+    }
+  }
+
+  private onVmExit(id: string, vm: Vm): void {
+    if (this.vms.get(id) !== vm) return;
+    this.vms.delete(id);
+    this.readyWatchers.get(id)?.abort();
+    this.readyWatchers.delete(id);
+    const inst = this.ctx.catalog.instances.get(id);
+    if (!inst || !liveStates.includes(inst.state)) return;
+    const stateReason = inst.state === "stopping" ? inst.stateReason : "The guest shut down or its VM process ended";
+    this.change(id, "stopped", { runtime: null, ready: false, stateReason });
+  }
+
+  private async finishTermination(id: string, reason?: string): Promise<void> {
+    this.readyWatchers.get(id)?.abort();
+    const vm = this.vms.get(id);
+    this.vms.delete(id);
+    if (vm) await vm.kill();
+    else {
+      const inst = this.get(id);
+      const orphan = inst.runtime ? await this.ctx.hypervisor.reattach(this.spec(inst), inst.runtime) : undefined;
+      await orphan?.kill();
+    }
+    const inst = this.get(id);
+    for (const v of this.ctx.catalog.volumes.list().filter((x) => x.instanceId === id)) {
+      if (v.deleteOnTermination) {
+        await rm(v.path, { force: true });
+        this.ctx.catalog.volumes.delete(v.id);
+      } else {
+        this.ctx.catalog.volumes.update({ ...v, instanceId: null });
+      }
+    }
+    const dir = this.instanceDir(id);
+    for (const f of ["cidata.iso", "qmp.sock", "qemu.pid"]) await rm(join(dir, f), { force: true });
+    this.save({ ...inst, state: "terminated", runtime: null, ready: false, stateReason: reason ?? inst.stateReason });
+  }
+
+  /** Applies a state-machine action (409 if illegal) and other field changes. */
+  private change(id: string, action: InstanceAction, fields: Partial<Instance> = {}): Instance {
+    return this.ctx.catalog.transaction(() => {
+      const inst = this.get(id);
+      const state = transitionInstance(id, inst.state, action);
+      return this.save({ ...inst, ...fields, state });
+    });
+  }
+
+  private save(inst: Instance): Instance {
+    this.ctx.catalog.instances.update(inst);
+    return inst;
+  }
+
+  private bootVolume(inst: Instance): Volume {
+    const v = this.ctx.catalog.volumes.get(inst.bootVolumeId);
+    if (!v) throw new Error(`boot volume ${inst.bootVolumeId} of ${inst.id} is missing`);
+    return v;
+  }
+
+  private spec(inst: Instance): VmSpec {
+    return {
+      instanceId: inst.id,
+      vcpus: inst.vcpus,
+      memoryMiB: inst.memoryMiB,
+      bootDisk: this.bootVolume(inst).path,
+      configDrive: this.configDrivePath(inst.id),
+      macAddress: inst.macAddress,
+      smbiosUuid: inst.smbiosUuid,
+      consoleLog: this.consoleLog(inst.id),
+      runDir: this.instanceDir(inst.id),
+    };
+  }
+
+  private instanceDir(id: string): string {
+    return paths.instanceDir(this.ctx.settings.dataDir, id);
+  }
+
+  private consoleLog(id: string): string {
+    return join(this.instanceDir(id), "console.log");
+  }
+
+  private configDrivePath(id: string): string {
+    return join(this.instanceDir(id), "cidata.iso");
+  }
+}

@@ -1,0 +1,88 @@
+import { EventEmitter } from "node:events";
+import { notFound } from "../core/errors.ts";
+import { newId, type OperationId } from "../core/ids.ts";
+import type { Catalog } from "../core/ports.ts";
+import type { Operation } from "../core/types.ts";
+import { AppError } from "../core/errors.ts";
+
+/** Asynchronous jobs with progress that clients poll or wait on. */
+export class Operations {
+  private readonly changes = new EventEmitter();
+  private readonly lastWrite = new Map<string, number>();
+
+  constructor(private readonly catalog: Catalog) {
+    this.changes.setMaxListeners(0);
+  }
+
+  create(kind: string, targetId: string | null, message: string): Operation {
+    const now = new Date().toISOString();
+    const op: Operation = {
+      id: newId<OperationId>("operation"),
+      kind,
+      state: "running",
+      progress: 0,
+      message,
+      targetId,
+      error: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.catalog.operations.insert(op);
+    return op;
+  }
+
+  get(id: string): Operation {
+    const op = this.catalog.operations.get(id);
+    if (!op) throw notFound("OPERATION_NOT_FOUND", `Operation ${id} does not exist`);
+    return op;
+  }
+
+  list(): Operation[] {
+    return this.catalog.operations.list();
+  }
+
+  /** Records progress; writes at most twice a second per operation. */
+  progress(id: string, progress: number, message?: string): void {
+    const now = Date.now();
+    if (now - (this.lastWrite.get(id) ?? 0) < 500) return;
+    this.lastWrite.set(id, now);
+    this.save(id, (op) => ({ ...op, progress: Math.min(100, Math.max(op.progress, progress)), message: message ?? op.message }));
+  }
+
+  succeed(id: string, message: string): void {
+    this.save(id, (op) => ({ ...op, state: "succeeded", progress: 100, message }));
+  }
+
+  fail(id: string, err: unknown): void {
+    const error =
+      err instanceof AppError
+        ? { code: err.code, message: err.message }
+        : { code: "OPERATION_FAILED", message: err instanceof Error ? err.message : String(err) };
+    this.save(id, (op) => ({ ...op, state: "failed", message: error.message, error }));
+  }
+
+  /** Resolves when the operation ends or after timeoutMs, with its latest state. */
+  async wait(id: string, timeoutMs: number): Promise<Operation> {
+    const op = this.get(id);
+    if (op.state !== "running" || timeoutMs <= 0) return op;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.changes.once(`end:${id}`, done);
+    });
+    return this.get(id);
+  }
+
+  private save(id: string, change: (op: Operation) => Operation): void {
+    const op = this.get(id);
+    const next = { ...change(op), updatedAt: new Date().toISOString() };
+    this.catalog.operations.update(next);
+    if (next.state !== "running") {
+      this.lastWrite.delete(id);
+      this.changes.emit(`end:${id}`);
+    }
+  }
+}
