@@ -4,13 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; then
+  echo "setup: imagesmith needs Node.js 20 or later on PATH (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
 debian_packages=(
-  qemu-system-x86 qemu-utils          # the hypervisor and qemu-img
-  libguestfs-tools linux-image-amd64  # offline guest inspection; libguestfs needs a kernel in /boot
-  e2fsprogs busybox-static dropbear-bin # the tiny test guest: ext4 rootfs, busybox, SSH server
-  xorriso                             # config drive ISOs
-  cpio zstd openssh-client sshpass    # initrd unpacking, ssh for `instance ssh` and tests
-  restic                              # the deduplicating peer in bench/
+  qemu-system-x86 qemu-utils            # the hypervisor and qemu-img
+  libguestfs-tools linux-image-amd64    # offline guest filesystems; libguestfs needs a kernel in /boot
+  e2fsprogs busybox-static dropbear-bin # the tiny test guest: ext4 root, busybox, SSH server
+  syslinux mtools dosfstools fdisk kmod cpio gzip # its boot partition, MBR and initramfs
+  xorriso                               # config drive ISOs
+  openssh-client sshpass                # `instance ssh`, password logins in tests
+  restic                                # the deduplicating peer in bench/
 )
 
 missing=()

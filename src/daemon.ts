@@ -18,6 +18,7 @@ export interface DaemonOptions {
   accelerator: "auto" | "kvm" | "tcg";
   bootTimeoutMs?: number;
   shutdownTimeoutMs?: number;
+  logLevel?: string;
 }
 
 export interface Daemon {
@@ -42,7 +43,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { host, port } = parseListen(options.listen);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await mkdir(paths.uploads(dataDir), { recursive: true });
-  const log = pino({ level: process.env.IMAGESMITH_LOG_LEVEL ?? "info" });
+  const log = pino({ level: options.logLevel ?? process.env.IMAGESMITH_LOG_LEVEL ?? "info" });
   const catalog = new SqliteCatalog(join(dataDir, "catalog.db"));
   await ensureAdminToken(catalog, dataDir);
   const accelerator = await chooseAccelerator(options.accelerator);

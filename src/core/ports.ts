@@ -44,6 +44,8 @@ export interface Vm {
   kill(): Promise<void>;
   /** Forwards a free 127.0.0.1 port to the guest's SSH port; returns it. */
   openSsh(): Promise<number>;
+  /** Lets go of the VM without stopping it, so a later daemon can reattach. */
+  release(): void;
   /** Resolves when the VM process has ended. */
   readonly exited: Promise<void>;
 }

@@ -171,7 +171,9 @@ export class Instances {
   /** Stops supervising without touching the VMs: they keep running for the next daemon. */
   detach(): void {
     for (const w of this.readyWatchers.values()) w.abort();
-    this.vms.clear();
+    const vms = [...this.vms.values()];
+    this.vms.clear(); // first, so that onVmExit ignores the closing QMP connections
+    for (const vm of vms) vm.release();
   }
 
   purgeTerminated(now = Date.now()): void {

@@ -68,6 +68,10 @@ class QemuVm implements Vm {
     await this.exited;
   }
 
+  release(): void {
+    this.qmp.close();
+  }
+
   async openSsh(): Promise<number> {
     if (this.runtime.sshPort) return this.runtime.sshPort;
     const port = await freePort();

@@ -1,4 +1,5 @@
 import { execFile, spawn } from "node:child_process";
+import { open } from "node:fs/promises";
 import { promisify } from "node:util";
 import { badRequest } from "../../core/errors.ts";
 import type { DiskInfo } from "../../core/ports.ts";
@@ -25,7 +26,8 @@ export async function inspectDisk(file: string): Promise<DiskInfo> {
   if (!(importableFormats as readonly string[]).includes(format)) {
     throw badRequest("UNSUPPORTED_DISK_FORMAT", `The disk format ${format} is not supported`);
   }
-  if (format !== "raw") {
+  if (format === "raw") await checkRawDisk(file, Number(info["virtual-size"]));
+  else {
     try {
       await run("qemu-img", ["check", "-q", "-f", format, file]);
     } catch (err) {
@@ -35,6 +37,26 @@ export async function inspectDisk(file: string): Promise<DiskInfo> {
     }
   }
   return { format, virtualSize: Number(info["virtual-size"]) };
+}
+
+/**
+ * qemu-img takes any bytes for a raw disk, so a raw upload must look like a
+ * disk: whole 512-byte sectors and a boot signature (MBR, or GPT's protective MBR).
+ */
+async function checkRawDisk(file: string, size: number): Promise<void> {
+  if (size < 512 || size % 512 !== 0) {
+    throw badRequest("INVALID_DISK_IMAGE", `The raw disk file is ${size} bytes, not a whole number of 512-byte sectors`);
+  }
+  const fh = await open(file, "r");
+  try {
+    const sector = Buffer.alloc(512);
+    await fh.read(sector, 0, 512, 0);
+    if (sector[510] !== 0x55 || sector[511] !== 0xaa) {
+      throw badRequest("INVALID_DISK_IMAGE", "The raw disk file has no boot signature in its first sector: it is not a bootable disk");
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /** qemu-img convert with progress reported as 0..100. */

@@ -10,7 +10,7 @@ import { paths } from "../../services/context.ts";
 import type { Api } from "../server.ts";
 import { IdParams, Image, ImageImported, ImagesImportQuery, ImagesListQuery } from "../schemas.ts";
 
-const maxUploadBytes = 1 << 40; // 1 TiB
+const maxUploadBytes = 2 ** 40; // 1 TiB
 
 /** Streams the request body to a file in the data dir's tmp folder. */
 async function receiveUpload(dataDir: string, body: Readable): Promise<string> {

@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { qemuArgs } from "./qemu-args.ts";
+
+const spec = {
+  instanceId: "i-0123456789abcdef0",
+  vcpus: 2,
+  memoryMiB: 512,
+  bootDisk: "/d/vol.qcow2",
+  configDrive: "/d/cidata.iso",
+  macAddress: "52:54:00:aa:bb:cc",
+  smbiosUuid: "0e7a6c1e-9a39-4c55-8d0f-6a3c4b6a9b11",
+  consoleLog: "/d/console.log",
+  runDir: "/d",
+};
+const paths = { qmpSocket: "/d/qmp.sock", pidFile: "/d/qemu.pid" };
+const after = (args: string[], flag: string) => args.filter((_, i) => args[i - 1] === flag);
+
+describe("qemuArgs()", () => {
+  it("uses -cpu host under KVM and an emulated CPU under TCG", () => {
+    assert.deepEqual(after(qemuArgs(spec, "kvm", paths), "-cpu"), ["host"]);
+    assert.deepEqual(after(qemuArgs(spec, "tcg", paths), "-accel"), ["tcg"]);
+  });
+
+  it("gives the instance's vCPUs, memory, SMBIOS UUID and MAC", () => {
+    const args = qemuArgs(spec, "tcg", paths);
+    assert.deepEqual(after(args, "-smp"), ["2"]);
+    assert.deepEqual(after(args, "-m"), ["512"]);
+    assert.deepEqual(after(args, "-uuid"), [spec.smbiosUuid]);
+    assert.ok(after(args, "-device").some((d) => d.includes(`mac=${spec.macAddress}`)));
+  });
+
+  it("appends the console to a file and puts QMP on a unix socket", () => {
+    const args = qemuArgs(spec, "tcg", paths);
+    assert.ok(after(args, "-chardev").some((d) => d.includes("path=/d/console.log,append=on")));
+    assert.deepEqual(after(args, "-qmp"), ["unix:/d/qmp.sock,server=on,wait=off"]);
+  });
+
+  it("attaches the config drive read-only as a CD-ROM, and none when there is none", () => {
+    assert.ok(after(qemuArgs(spec, "tcg", paths), "-drive").some((d) => d.includes("media=cdrom,readonly=on")));
+    assert.ok(!qemuArgs({ ...spec, configDrive: null }, "tcg", paths).join(" ").includes("cdrom"));
+  });
+});

@@ -1,0 +1,24 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { idPrefixes, isId, newId, type IdKind } from "./ids.ts";
+
+describe("ids", () => {
+  for (const kind of Object.keys(idPrefixes) as IdKind[]) {
+    it(`newId(${kind}) is the EC2 form: ${idPrefixes[kind]}- and 17 hex digits`, () => {
+      const id = newId(kind);
+      assert.match(id, new RegExp(`^${idPrefixes[kind]}-[0-9a-f]{17}$`));
+      assert.ok(isId(kind, id));
+    });
+  }
+
+  it("isId() refuses other kinds, wrong lengths and upper case", () => {
+    assert.equal(isId("image", newId("instance")), false);
+    assert.equal(isId("instance", "i-0123"), false);
+    assert.equal(isId("instance", "i-0123456789ABCDEF0"), false);
+  });
+
+  it("newId() does not repeat", () => {
+    const ids = new Set(Array.from({ length: 1000 }, () => newId("instance")));
+    assert.equal(ids.size, 1000);
+  });
+});

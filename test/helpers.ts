@@ -1,0 +1,76 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { Client } from "../src/client/client.ts";
+import { buildGuest } from "../src/cli/commands/guest.ts";
+import { startDaemon, type Daemon } from "../src/daemon.ts";
+
+const run = promisify(execFile);
+export const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+export const cacheDir = join(repoRoot, ".cache");
+
+export interface TestDaemon {
+  daemon: Daemon;
+  client: Client;
+  token: string;
+  dataDir: string;
+  /** Runs the imagesmith CLI against this daemon. */
+  cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }>;
+  close(): Promise<void>;
+}
+
+/** A real daemon on a free port with its own data dir; TCG unless the host really has KVM. */
+export async function startTestDaemon(dataDir?: string): Promise<TestDaemon> {
+  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), "imagesmith-test-")));
+  const daemon = await startDaemon({ dataDir: dir, listen: "127.0.0.1:0", accelerator: "auto", shutdownTimeoutMs: 30_000, logLevel: "warn" });
+  const token = (await readFile(join(dir, "admin-token"), "utf8")).trim();
+  const client = new Client(daemon.url, token);
+  return {
+    daemon,
+    client,
+    token,
+    dataDir: dir,
+    async cli(args) {
+      try {
+        const { stdout, stderr } = await run("node", [join(repoRoot, "bin/imagesmith.js"), "--endpoint", daemon.url, "--token", token, ...args], {
+          maxBuffer: 16 << 20,
+          env: { ...process.env, IMAGESMITH_CACHE_DIR: cacheDir },
+        });
+        return { stdout, stderr, code: 0 };
+      } catch (err) {
+        const e = err as { stdout?: string; stderr?: string; code?: number };
+        return { stdout: e.stdout ?? "", stderr: e.stderr ?? "", code: e.code ?? 1 };
+      }
+    },
+    close: () => daemon.close(),
+  };
+}
+
+/** The tiny guest's disk, built once and cached in .cache/. */
+export async function tinyGuest(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "imagesmith-guest-"));
+  return buildGuest(join(dir, "tiny.qcow2"), cacheDir);
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** PIDs of QEMU processes whose command line names this instance. */
+export async function qemuPids(instanceId: string): Promise<string[]> {
+  const { stdout } = await run("pgrep", ["-f", `process=imagesmith-${instanceId}`]).catch(() => ({ stdout: "" }));
+  return stdout.split("\n").filter(Boolean);
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
