@@ -82,3 +82,41 @@ export interface ImageStore {
   createOverlay(imageId: ImageId, path: string): Promise<void>;
   remove(imageId: ImageId): Promise<void>;
 }
+
+/** Content-addressed chunks (SHA-256 of the plain content). */
+export interface ChunkStore {
+  has(hash: string): Promise<boolean>;
+  /** Stores a chunk unless present; returns the bytes written (0 when deduplicated). */
+  put(hash: string, data: Buffer): Promise<number>;
+  /** The chunk's content, verified against its hash; throws ChunkCorruptError. */
+  get(hash: string): Promise<Buffer>;
+  delete(hash: string): Promise<void>;
+  list(): AsyncIterable<string>;
+  /** Makes every chunk written so far durable (before a manifest names them). */
+  flush(): Promise<void>;
+  /** Bytes on disk. */
+  usage(): Promise<number>;
+}
+
+export class ChunkCorruptError extends Error {
+  constructor(
+    readonly hash: string,
+    reason: string,
+  ) {
+    super(`chunk ${hash} is corrupt: ${reason}`);
+    this.name = "ChunkCorruptError";
+  }
+}
+
+export class ChunkMissingError extends Error {
+  constructor(readonly hash: string) {
+    super(`chunk ${hash} is missing`);
+    this.name = "ChunkMissingError";
+  }
+}
+
+export interface ManifestStore {
+  put(snapshotId: string, data: Buffer): Promise<void>;
+  get(snapshotId: string): Promise<Buffer | undefined>;
+  delete(snapshotId: string): Promise<void>;
+}

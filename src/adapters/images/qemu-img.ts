@@ -64,7 +64,8 @@ export function convertDisk(
   options: { from: string; fromFormat: string; to: string; toFormat: string; extra?: string[] },
   onProgress: (pct: number) => void,
 ): Promise<void> {
-  const args = ["convert", "-p", "-f", options.fromFormat, "-O", options.toFormat, ...(options.extra ?? []), options.from, options.to];
+  const from = options.fromFormat ? ["-f", options.fromFormat] : [];
+  const args = ["convert", "-p", ...from, "-O", options.toFormat, ...(options.extra ?? []), options.from, options.to];
   return new Promise((resolve, reject) => {
     const p = spawn("qemu-img", args, { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";

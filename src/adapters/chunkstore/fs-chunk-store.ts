@@ -1,0 +1,101 @@
+import { execFile } from "node:child_process";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { ChunkMissingError, type ChunkStore, type ManifestStore } from "../../core/ports.ts";
+import { decodeChunk, encodeChunk, type Codec } from "./chunk-codec.ts";
+
+const run = promisify(execFile);
+const hashPattern = /^[0-9a-f]{64}$/;
+
+/** Chunks as files under DIR/chunks/ab/abcdef…, written to a temp name and renamed. */
+export class FsChunkStore implements ChunkStore {
+  private readonly chunksDir: string;
+
+  constructor(
+    private readonly dir: string,
+    private readonly codec: Codec = "none",
+  ) {
+    this.chunksDir = join(dir, "chunks");
+  }
+
+  private path(hash: string): string {
+    if (!hashPattern.test(hash)) throw new Error(`not a chunk hash: ${hash}`);
+    return join(this.chunksDir, hash.slice(0, 2), hash);
+  }
+
+  async has(hash: string): Promise<boolean> {
+    return stat(this.path(hash)).then(() => true, () => false);
+  }
+
+  async put(hash: string, data: Buffer): Promise<number> {
+    const path = this.path(hash);
+    if (await this.has(hash)) return 0;
+    const stored = encodeChunk(data, this.codec);
+    await mkdir(join(this.chunksDir, hash.slice(0, 2)), { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, stored);
+    await rename(tmp, path);
+    return stored.length;
+  }
+
+  async get(hash: string): Promise<Buffer> {
+    const stored = await readFile(this.path(hash)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") throw new ChunkMissingError(hash);
+      throw err;
+    });
+    return decodeChunk(hash, stored);
+  }
+
+  async delete(hash: string): Promise<void> {
+    await rm(this.path(hash), { force: true });
+  }
+
+  async *list(): AsyncIterable<string> {
+    const prefixes = await readdir(this.chunksDir).catch(() => [] as string[]);
+    for (const p of prefixes.sort()) {
+      for (const f of (await readdir(join(this.chunksDir, p))).sort()) if (hashPattern.test(f)) yield f;
+    }
+  }
+
+  async flush(): Promise<void> {
+    await mkdir(this.chunksDir, { recursive: true });
+    await run("sync", ["-f", this.chunksDir]);
+  }
+
+  async usage(): Promise<number> {
+    let total = 0;
+    for await (const h of this.list()) total += (await stat(this.path(h))).size;
+    return total;
+  }
+}
+
+/** Manifests as files under DIR/manifests/, written atomically and synced. */
+export class FsManifestStore implements ManifestStore {
+  private readonly manifestsDir: string;
+
+  constructor(dir: string) {
+    this.manifestsDir = join(dir, "manifests");
+  }
+
+  private path(id: string): string {
+    if (!/^snap-[0-9a-f]{17}$/.test(id)) throw new Error(`not a snapshot id: ${id}`);
+    return join(this.manifestsDir, `${id}.manifest`);
+  }
+
+  async put(id: string, data: Buffer): Promise<void> {
+    await mkdir(this.manifestsDir, { recursive: true });
+    const tmp = `${this.path(id)}.tmp`;
+    await writeFile(tmp, data, { flush: true });
+    await rename(tmp, this.path(id));
+    await run("sync", ["-f", this.manifestsDir]);
+  }
+
+  async get(id: string): Promise<Buffer | undefined> {
+    return readFile(this.path(id)).catch(() => undefined);
+  }
+
+  async delete(id: string): Promise<void> {
+    await rm(this.path(id), { force: true });
+  }
+}
