@@ -5,7 +5,7 @@ import { IsoConfigDrive } from "./adapters/configdrive/iso-config-drive.ts";
 import { SqliteCatalog } from "./adapters/catalog/sqlite-catalog.ts";
 import { chooseAccelerator } from "./adapters/hypervisor/kvm-probe.ts";
 import { QemuHypervisor } from "./adapters/hypervisor/qemu-hypervisor.ts";
-import { FileImageStore } from "./adapters/images/file-image-store.ts";
+import { FsChunkStore, FsManifestStore } from "./adapters/chunkstore/fs-chunk-store.ts";
 import { ensureAdminToken } from "./api/auth.ts";
 import { buildServer, type App } from "./api/server.ts";
 import { badRequest } from "./core/errors.ts";
@@ -19,6 +19,8 @@ export interface DaemonOptions {
   bootTimeoutMs?: number;
   shutdownTimeoutMs?: number;
   logLevel?: string;
+  /** Chunk compression: none (the default) or deflate. */
+  compression?: "none" | "deflate";
 }
 
 export interface Daemon {
@@ -52,7 +54,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     catalog,
     hypervisor: new QemuHypervisor(accelerator),
     configDrive: new IsoConfigDrive(),
-    imageStore: new FileImageStore(paths.images(dataDir)),
+    chunks: new FsChunkStore(paths.store(dataDir), options.compression ?? "none"),
+    manifests: new FsManifestStore(paths.store(dataDir)),
     settings: {
       dataDir,
       bootTimeoutMs: options.bootTimeoutMs ?? 300_000,

@@ -51,9 +51,13 @@ export const Image = Type.Object({
   defaultUser: Type.String(),
   virtualSize: Type.Integer(),
   sourceFormat: nullable(Type.String()),
+  blockDeviceMappings: Type.Array(
+    Type.Object({ deviceName: Type.String(), snapshotId: Type.String(), volumeSize: Type.Integer(), deleteOnTermination: Type.Boolean() }),
+  ),
   tags: Tags,
   createdAt: Type.String(),
 });
+export const ImageExportPost = Type.Object({ format: Type.Enum(["raw", "qcow2", "vhd", "vmdk", "vdi"]) }, strict);
 export const ImagesImportQuery = Type.Object(
   {
     name: Name,
@@ -81,6 +85,7 @@ export const Operation = Type.Object({
   message: Type.String(),
   targetId: nullable(Type.String()),
   error: nullable(Type.Object({ code: Type.String(), message: Type.String() })),
+  result: nullable(Type.Record(Type.String(), Type.Unknown())),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
@@ -117,6 +122,19 @@ export const InstancesPost = Type.Object(
     userData: Type.Optional(Type.String({ maxLength: 16384 })),
     hostname: Type.Optional(Type.String({ pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" })),
     tags: Type.Optional(Tags),
+    dataVolumes: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            sizeGiB: Type.Optional(Type.Integer({ minimum: 1, maximum: 16384 })),
+            snapshotId: Type.Optional(Type.String({ pattern: idPattern("snapshot") })),
+            deleteOnTermination: Type.Optional(Type.Boolean()),
+          },
+          strict,
+        ),
+        { maxItems: 8 },
+      ),
+    ),
   },
   strict,
 );
@@ -130,6 +148,53 @@ export const InstancesListQuery = Type.Object(
 );
 export const InstanceConsole = Type.Object({ instanceId: Type.String(), output: Type.String(), timestamp: Type.String() });
 
+export const Snapshot = Type.Object({
+  id: Type.String(),
+  volumeId: nullable(Type.String()),
+  parentId: nullable(Type.String()),
+  state: Type.Enum(["pending", "completed", "error"]),
+  stateReason: nullable(Type.String()),
+  description: Type.String(),
+  volumeSize: Type.Integer(),
+  consistency: Type.Enum(["crash-consistent", "clean"]),
+  progress: Type.Number(),
+  bytesRead: Type.Integer(),
+  bytesStored: Type.Integer({ description: "new chunk bytes this snapshot added to the store" }),
+  tags: Tags,
+  createdAt: Type.String(),
+});
+export const SnapshotsPost = Type.Object(
+  { volumeId: Type.String({ pattern: idPattern("volume") }), description: Type.Optional(Type.String({ maxLength: 255 })), tags: Type.Optional(Tags) },
+  strict,
+);
+export const SnapshotCreated = Type.Object({ snapshot: Snapshot, operation: Operation });
+
+export const Volume = Type.Object({
+  id: Type.String(),
+  state: Type.Enum(["creating", "available", "in-use", "error"]),
+  stateReason: nullable(Type.String()),
+  kind: Type.Enum(["boot", "data"]),
+  instanceId: nullable(Type.String()),
+  baseSnapshotId: nullable(Type.String()),
+  size: Type.Integer(),
+  deleteOnTermination: Type.Boolean(),
+  tags: Tags,
+  createdAt: Type.String(),
+});
+export const VolumesPost = Type.Object(
+  {
+    sizeGiB: Type.Optional(Type.Integer({ minimum: 1, maximum: 16384 })),
+    snapshotId: Type.Optional(Type.String({ pattern: idPattern("snapshot") })),
+    tags: Type.Optional(Tags),
+  },
+  strict,
+);
+export const VolumeAttachPost = Type.Object({ instanceId: Type.String({ pattern: idPattern("instance") }) }, strict);
+export const VolumesListQuery = Type.Object(
+  { instanceId: Type.Optional(Type.String()), state: Type.Optional(Type.Enum(["creating", "available", "in-use", "error"])) },
+  strict,
+);
+
 export const IdParams = Type.Object({ id: Type.String() }, strict);
 
 export type KeyPairsPost = Static<typeof KeyPairsPost>;
@@ -139,6 +204,10 @@ export type InstancesPost = Static<typeof InstancesPost>;
 export type InstancesListQuery = Static<typeof InstancesListQuery>;
 export type OperationWaitQuery = Static<typeof OperationWaitQuery>;
 export type IdParams = Static<typeof IdParams>;
+export type SnapshotWire = Static<typeof Snapshot>;
+export type VolumeWire = Static<typeof Volume>;
+export type VolumesPost = Static<typeof VolumesPost>;
+export type ImageExportPost = Static<typeof ImageExportPost>;
 export type InstanceWire = Static<typeof Instance>;
 export type ImageWire = Static<typeof Image>;
 export type KeyPairWire = Static<typeof KeyPair>;

@@ -8,6 +8,7 @@ import { imageRoutes } from "./routes/images.ts";
 import { instanceRoutes } from "./routes/instances.ts";
 import { keyPairRoutes } from "./routes/key-pairs.ts";
 import { operationRoutes } from "./routes/operations.ts";
+import { storageRoutes } from "./routes/storage.ts";
 import { Health } from "./schemas.ts";
 
 export type App = FastifyInstance<
@@ -65,5 +66,6 @@ export async function buildServer(options: {
   imageRoutes(api);
   instanceRoutes(api);
   operationRoutes(api);
+  storageRoutes(api);
   return app;
 }

@@ -5,6 +5,7 @@ import { imageCommand } from "./commands/image.ts";
 import { instanceCommand } from "./commands/instance.ts";
 import { keypairCommand } from "./commands/keypair.ts";
 import { serveCommand } from "./commands/serve.ts";
+import { snapshotCommand, storageCommand, volumeCommand } from "./commands/storage.ts";
 import { CliError } from "./context.ts";
 
 const program = new Command("imagesmith")
@@ -20,6 +21,9 @@ program.addCommand(serveCommand());
 program.addCommand(keypairCommand());
 program.addCommand(imageCommand());
 program.addCommand(instanceCommand());
+program.addCommand(snapshotCommand());
+program.addCommand(volumeCommand());
+program.addCommand(storageCommand());
 program.addCommand(guestCommand());
 
 try {

@@ -1,6 +1,8 @@
 // The typed API client: the only thing the CLI (and later the console) use
 // to talk to the daemon.
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
+import { rename, rm } from "node:fs/promises";
+import { pipeline } from "node:stream/promises";
 import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import type {
@@ -12,12 +14,18 @@ import type {
   InstanceWire,
   KeyPairWire,
   OperationWire,
+  SnapshotWire,
+  VolumesPost,
+  VolumeWire,
+  ImageExportPost,
 } from "../api/schemas.ts";
 
 export type Image = ImageWire;
 export type Instance = InstanceWire;
 export type KeyPair = KeyPairWire;
 export type Operation = OperationWire;
+export type Snapshot = SnapshotWire;
+export type Volume = VolumeWire;
 
 export class ApiError extends Error {
   constructor(
@@ -119,6 +127,72 @@ export class Client {
 
   async consoleOutput(id: string): Promise<string> {
     return (await this.request<{ output: string }>("GET", `/v1/instances/${encodeURIComponent(id)}/console`)).output;
+  }
+
+  exportImage(id: string, format: ImageExportPost["format"]): Promise<Operation> {
+    return this.request("POST", `/v1/images/${encodeURIComponent(id)}/export`, { json: { format } });
+  }
+
+  /** Downloads an export operation's file to `out` (written to a temp name, then renamed). */
+  async download(opId: string, out: string): Promise<void> {
+    const res = await fetch(new URL(`/v1/operations/${encodeURIComponent(opId)}/download`, this.endpoint), {
+      headers: { authorization: `Bearer ${this.token}` },
+    });
+    if (!res.ok || !res.body) {
+      const e = ((await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } }).error;
+      throw new ApiError(e?.code ?? "HTTP_ERROR", res.status, e?.message ?? `HTTP ${res.status}`);
+    }
+    try {
+      await pipeline(Readable.fromWeb(res.body as import("node:stream/web").ReadableStream), createWriteStream(`${out}.part`));
+      await rename(`${out}.part`, out);
+    } catch (err) {
+      await rm(`${out}.part`, { force: true });
+      throw err;
+    }
+  }
+
+  createSnapshot(req: { volumeId: string; description?: string; tags?: Record<string, string> }): Promise<{ snapshot: Snapshot; operation: Operation }> {
+    return this.request("POST", "/v1/snapshots", { json: req });
+  }
+
+  async listSnapshots(): Promise<Snapshot[]> {
+    return (await this.request<{ snapshots: Snapshot[] }>("GET", "/v1/snapshots")).snapshots;
+  }
+
+  getSnapshot(id: string): Promise<Snapshot> {
+    return this.request("GET", `/v1/snapshots/${encodeURIComponent(id)}`);
+  }
+
+  deleteSnapshot(id: string): Promise<void> {
+    return this.request("DELETE", `/v1/snapshots/${encodeURIComponent(id)}`);
+  }
+
+  createVolume(req: VolumesPost): Promise<Volume> {
+    return this.request("POST", "/v1/volumes", { json: req });
+  }
+
+  async listVolumes(query: { instanceId?: string; state?: Volume["state"] } = {}): Promise<Volume[]> {
+    return (await this.request<{ volumes: Volume[] }>("GET", "/v1/volumes", { query })).volumes;
+  }
+
+  getVolume(id: string): Promise<Volume> {
+    return this.request("GET", `/v1/volumes/${encodeURIComponent(id)}`);
+  }
+
+  deleteVolume(id: string): Promise<void> {
+    return this.request("DELETE", `/v1/volumes/${encodeURIComponent(id)}`);
+  }
+
+  attachVolume(id: string, instanceId: string): Promise<Volume> {
+    return this.request("POST", `/v1/volumes/${encodeURIComponent(id)}/attach`, { json: { instanceId } });
+  }
+
+  detachVolume(id: string): Promise<Volume> {
+    return this.request("POST", `/v1/volumes/${encodeURIComponent(id)}/detach`);
+  }
+
+  storageOperation(kind: "gc" | "scrub"): Promise<Operation> {
+    return this.request("POST", `/v1/storage/${kind}`);
   }
 
   getOperation(id: string, waitSeconds = 0): Promise<Operation> {

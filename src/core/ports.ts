@@ -1,6 +1,5 @@
 // Ports: what the services need from the outside world. Adapters implement them.
-import type { ImageId } from "./ids.ts";
-import type { Image, Instance, KeyPair, Operation, Volume, VmRuntime } from "./types.ts";
+import type { Image, Instance, KeyPair, Operation, Snapshot, Volume, VmRuntime } from "./types.ts";
 
 export interface Repo<T extends { id: string }> {
   get(id: string): T | undefined;
@@ -15,6 +14,7 @@ export interface Catalog {
   images: Repo<Image>;
   keyPairs: Repo<KeyPair>;
   volumes: Repo<Volume>;
+  snapshots: Repo<Snapshot>;
   operations: Repo<Operation>;
   /** Runs fn in one transaction: all of its writes land, or none. */
   transaction<R>(fn: () => R): R;
@@ -28,6 +28,7 @@ export interface VmSpec {
   vcpus: number;
   memoryMiB: number;
   bootDisk: string;
+  dataDisks: string[];
   configDrive: string | null;
   macAddress: string;
   smbiosUuid: string;
@@ -41,6 +42,9 @@ export interface Vm {
   /** Clean shutdown (ACPI), then a hard stop after timeoutMs. */
   shutdown(timeoutMs: number): Promise<void>;
   reset(): Promise<void>;
+  /** Pauses the vCPUs; QEMU drains and flushes I/O, so the disks are crash-consistent. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   kill(): Promise<void>;
   /** Forwards a free 127.0.0.1 port to the guest's SSH port; returns it. */
   openSsh(): Promise<number>;
@@ -72,15 +76,6 @@ export interface ConfigDrive {
 export interface DiskInfo {
   format: string;
   virtualSize: number;
-}
-
-/** Where image bytes live and how instance disks are made from them. */
-export interface ImageStore {
-  inspect(file: string): Promise<DiskInfo>;
-  importDisk(imageId: ImageId, file: string, onProgress: (pct: number) => void): Promise<DiskInfo>;
-  /** A qcow2 overlay on the image's base, so launching copies nothing. */
-  createOverlay(imageId: ImageId, path: string): Promise<void>;
-  remove(imageId: ImageId): Promise<void>;
 }
 
 /** Content-addressed chunks (SHA-256 of the plain content). */

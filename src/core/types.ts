@@ -1,10 +1,37 @@
-import type { ImageId, InstanceId, KeyPairId, OperationId, VolumeId } from "./ids.ts";
+import type { ImageId, InstanceId, KeyPairId, OperationId, SnapshotId, VolumeId } from "./ids.ts";
 import type { InstanceState } from "./instance-state.ts";
 
 export type OsType = "linux" | "windows";
 export type OsState = "generalized" | "specialized";
 export type ImageState = "pending" | "available" | "failed" | "deregistered";
 export type Tags = Record<string, string>;
+
+/** Which snapshot becomes which disk of an instance launched from an image. */
+export interface BlockDeviceMapping {
+  deviceName: string;
+  snapshotId: SnapshotId;
+  volumeSize: number;
+  deleteOnTermination: boolean;
+}
+
+export type SnapshotState = "pending" | "completed" | "error";
+
+export interface Snapshot {
+  id: SnapshotId;
+  volumeId: VolumeId | null;
+  parentId: SnapshotId | null;
+  state: SnapshotState;
+  stateReason: string | null;
+  description: string;
+  volumeSize: number;
+  /** crash-consistent: taken from a running VM (paused for the read); clean: the disk was not in use. */
+  consistency: "crash-consistent" | "clean";
+  progress: number;
+  bytesRead: number;
+  bytesStored: number;
+  tags: Tags;
+  createdAt: string;
+}
 
 export interface Image {
   id: ImageId;
@@ -19,6 +46,7 @@ export interface Image {
   defaultUser: string;
   virtualSize: number;
   sourceFormat: string | null;
+  blockDeviceMappings: BlockDeviceMapping[];
   tags: Tags;
   createdAt: string;
 }
@@ -32,13 +60,21 @@ export interface KeyPair {
   createdAt: string;
 }
 
+export type VolumeState = "creating" | "available" | "in-use" | "error";
+
 export interface Volume {
   id: VolumeId;
+  state: VolumeState;
+  stateReason: string | null;
+  /** boot: the instance's root disk; data: any other. */
+  kind: "boot" | "data";
   instanceId: InstanceId | null;
-  imageId: ImageId | null;
+  /** The snapshot whose cached base this volume's qcow2 overlays; null for a standalone disk. */
+  baseSnapshotId: SnapshotId | null;
   size: number;
   deleteOnTermination: boolean;
   path: string;
+  tags: Tags;
   createdAt: string;
 }
 
@@ -81,6 +117,7 @@ export interface Operation {
   message: string;
   targetId: string | null;
   error: { code: string; message: string } | null;
+  result: Record<string, unknown> | null;
   createdAt: string;
   updatedAt: string;
 }

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { Catalog, ConfigDrive, Hypervisor, ImageStore } from "../core/ports.ts";
+import type { Catalog, ChunkStore, ConfigDrive, Hypervisor, ManifestStore } from "../core/ports.ts";
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -20,13 +20,16 @@ export interface ServiceContext {
   catalog: Catalog;
   hypervisor: Hypervisor;
   configDrive: ConfigDrive;
-  imageStore: ImageStore;
+  chunks: ChunkStore;
+  manifests: ManifestStore;
   settings: Settings;
   log: Logger;
 }
 
 export const paths = {
-  images: (dataDir: string) => join(dataDir, "images"),
+  store: (dataDir: string) => join(dataDir, "store"),
+  cache: (dataDir: string) => join(dataDir, "cache"),
+  exports: (dataDir: string) => join(dataDir, "exports"),
   volume: (dataDir: string, id: string) => join(dataDir, "volumes", `${id}.qcow2`),
   instanceDir: (dataDir: string, id: string) => join(dataDir, "instances", id),
   uploads: (dataDir: string) => join(dataDir, "tmp"),

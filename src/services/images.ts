@@ -1,9 +1,23 @@
-import { rm } from "node:fs/promises";
-import { badRequest, conflict, notFound } from "../core/errors.ts";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { inspectDisk, convertDisk } from "../adapters/images/qemu-img.ts";
+import { extractOva } from "../adapters/images/ova.ts";
+import { conflict, notFound } from "../core/errors.ts";
 import { newId, type ImageId } from "../core/ids.ts";
 import type { Image, Operation, OsState, OsType, Tags } from "../core/types.ts";
-import type { ServiceContext } from "./context.ts";
+import { paths, type ServiceContext } from "./context.ts";
 import type { Operations } from "./operations.ts";
+import type { Snapshots } from "./snapshots.ts";
+
+export const exportFormats = {
+  raw: { ext: "raw", args: ["-O", "raw"] },
+  qcow2: { ext: "qcow2", args: ["-O", "qcow2"] },
+  // Fixed-size VHD, as Azure requires; force_size keeps the exact virtual size.
+  vhd: { ext: "vhd", args: ["-O", "vpc", "-o", "subformat=fixed,force_size=on"] },
+  vmdk: { ext: "vmdk", args: ["-O", "vmdk", "-o", "subformat=streamOptimized"] },
+  vdi: { ext: "vdi", args: ["-O", "vdi"] },
+} as const;
+export type ExportFormat = keyof typeof exportFormats;
 
 export interface ImportImageRequest {
   name: string;
@@ -26,6 +40,7 @@ export class Images {
   constructor(
     private readonly ctx: ServiceContext,
     private readonly ops: Operations,
+    private readonly snapshots: Snapshots,
   ) {}
 
   get(id: string): Image {
@@ -53,18 +68,22 @@ export class Images {
   }
 
   /**
-   * Checks the uploaded disk, then registers a pending image and converts the
-   * disk in the background. A disk that cannot be read leaves nothing behind.
+   * Checks the uploaded disk, then registers a pending image and its pending
+   * snapshot and captures the disk into the chunk store in the background.
+   * A disk that cannot be read leaves nothing behind.
    */
   async import(req: ImportImageRequest): Promise<{ image: Image; operation: Operation }> {
+    let disk = req.file;
     try {
       if (this.ctx.catalog.images.list().some((i) => i.name === req.name && i.state !== "deregistered")) {
         throw conflict("IMAGE_NAME_EXISTS", `An image named ${req.name} already exists`);
       }
-      const info = await this.ctx.imageStore.inspect(req.file);
-      if (info.virtualSize <= 0) throw badRequest("INVALID_DISK_IMAGE", "The disk file is empty");
+      disk = (await extractOva(req.file)) ?? req.file;
+      const info = await inspectDisk(disk);
+      const imageId = newId<ImageId>("image");
+      const snap = this.snapshots.draft({ volumeId: null, parentId: null, volumeSize: info.virtualSize, description: `Root disk of ${imageId}` });
       const image: Image = {
-        id: newId<ImageId>("image"),
+        id: imageId,
         name: req.name,
         description: req.description ?? "",
         state: "pending",
@@ -75,44 +94,85 @@ export class Images {
         rootDeviceName: "/dev/vda",
         defaultUser: req.defaultUser ?? (req.osType === "windows" ? "Administrator" : "root"),
         virtualSize: info.virtualSize,
-        sourceFormat: info.format,
+        sourceFormat: disk === req.file ? info.format : `ova/${info.format}`,
+        blockDeviceMappings: [{ deviceName: "/dev/vda", snapshotId: snap.id, volumeSize: info.virtualSize, deleteOnTermination: true }],
         tags: req.tags ?? {},
         createdAt: new Date().toISOString(),
       };
       const operation = this.ctx.catalog.transaction(() => {
+        this.ctx.catalog.snapshots.insert(snap);
         this.ctx.catalog.images.insert(image);
-        return this.ops.create("image-import", image.id, `Importing ${info.format} disk as ${image.id}`);
+        return this.ops.create("image-import", image.id, `Importing ${image.sourceFormat} disk as ${image.id}`);
       });
-      void this.runImport(image, req.file, operation.id);
+      void this.runImport(image, { file: disk, format: info.format, cleanup: [req.file, disk] }, operation.id);
       return { image, operation };
     } catch (err) {
       await rm(req.file, { force: true });
+      if (disk !== req.file) await rm(disk, { force: true });
       throw err;
     }
   }
 
-  private async runImport(image: Image, file: string, opId: string): Promise<void> {
+  private async runImport(image: Image, source: { file: string; format: string; cleanup: string[] }, opId: string): Promise<void> {
+    const root = image.blockDeviceMappings[0];
     try {
-      await this.ctx.imageStore.importDisk(image.id, file, (pct) => this.ops.progress(opId, pct));
+      if (!root) throw new Error("image has no root device mapping");
+      const snap = this.snapshots.get(root.snapshotId);
+      await this.snapshots.capture(snap, { file: source.file, format: source.format, parentId: null }, (pct) => this.ops.progress(opId, pct));
       this.setState(image.id, "available", null);
       this.ops.succeed(opId, `Image ${image.id} is available`);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       this.ctx.log.error({ imageId: image.id, err: reason }, "image import failed");
-      await this.ctx.imageStore.remove(image.id);
       this.setState(image.id, "failed", reason);
       this.ops.fail(opId, err);
     } finally {
-      await rm(file, { force: true });
+      for (const f of source.cleanup) await rm(f, { force: true });
     }
+  }
+
+  /** Writes the image's root disk in a standard format; download it with exportFile(). */
+  export(id: string, format: ExportFormat): Operation {
+    const image = this.launchable(id);
+    const root = image.blockDeviceMappings[0];
+    if (!root) throw conflict("IMAGE_HAS_NO_DISK", `Image ${id} has no root disk`);
+    const op = this.ops.create("image-export", image.id, `Exporting ${image.id} as ${format}`);
+    void (async () => {
+      const dir = paths.exports(this.ctx.settings.dataDir);
+      const out = join(dir, `${op.id}.${exportFormats[format].ext}`);
+      try {
+        await mkdir(dir, { recursive: true });
+        const base = await this.snapshots.materialize(root.snapshotId, (p) => this.ops.progress(op.id, p * 0.5));
+        await convertDisk({ from: base, fromFormat: "qcow2", to: `${out}.part`, toFormat: "", extra: [...exportFormats[format].args] }, (p) =>
+          this.ops.progress(op.id, 50 + p / 2),
+        );
+        await rename(`${out}.part`, out);
+        const size = (await stat(out)).size;
+        this.ops.succeed(op.id, `Exported ${image.id} as ${format}`, { format, size, file: `${op.id}.${exportFormats[format].ext}` });
+      } catch (err) {
+        await rm(`${out}.part`, { force: true });
+        this.ops.fail(op.id, err);
+      }
+    })();
+    return op;
+  }
+
+  /** The finished export file of an operation. */
+  exportFile(opId: string): string {
+    const op = this.ops.get(opId);
+    if (op.kind !== "image-export" || op.state !== "succeeded" || typeof op.result?.file !== "string") {
+      throw conflict("EXPORT_NOT_READY", `Operation ${opId} has no finished export to download`);
+    }
+    return join(paths.exports(this.ctx.settings.dataDir), op.result.file);
   }
 
   /** After a restart: imports that were under way cannot resume from a temp upload. */
   async recover(): Promise<void> {
     for (const image of this.ctx.catalog.images.list().filter((i) => i.state === "pending")) {
-      await this.ctx.imageStore.remove(image.id);
       this.setState(image.id, "failed", "The daemon stopped while the image was being imported");
     }
+    await rm(paths.uploads(this.ctx.settings.dataDir), { recursive: true, force: true });
+    await mkdir(paths.uploads(this.ctx.settings.dataDir), { recursive: true });
     for (const op of this.ops.list().filter((o) => o.state === "running")) {
       this.ops.fail(op.id, new Error("The daemon stopped while the operation was running"));
     }

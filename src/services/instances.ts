@@ -1,11 +1,13 @@
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { badRequest, notFound } from "../core/errors.ts";
-import { newId, type InstanceId, type VolumeId } from "../core/ids.ts";
+import { newId, type InstanceId } from "../core/ids.ts";
 import { transitionInstance, type InstanceAction, type InstanceState } from "../core/instance-state.ts";
 import { defaultInstanceType, findInstanceType } from "../core/instance-types.ts";
 import type { Vm, VmSpec } from "../core/ports.ts";
 import type { Instance, Tags, Volume } from "../core/types.ts";
+import type { VmRegistry } from "./vm-registry.ts";
+import type { Volumes } from "./volumes.ts";
 import { fileSize, waitForConsoleLine } from "./console-watch.ts";
 import { paths, type ServiceContext } from "./context.ts";
 import { newMacAddress, newSmbiosUuid } from "./identity.ts";
@@ -20,6 +22,8 @@ export interface RunInstancesRequest {
   userData?: string;
   hostname?: string;
   tags?: Tags;
+  /** New data volumes for each instance: empty of a size, or from a snapshot. */
+  dataVolumes?: { sizeGiB?: number; snapshotId?: string; deleteOnTermination?: boolean }[];
 }
 
 export interface InstanceFilter {
@@ -33,13 +37,14 @@ const liveStates: readonly InstanceState[] = ["pending", "running", "rebooting",
 const terminatedRetentionMs = 60 * 60 * 1000;
 
 export class Instances {
-  private readonly vms = new Map<string, Vm>();
   private readonly readyWatchers = new Map<string, AbortController>();
 
   constructor(
     private readonly ctx: ServiceContext,
     private readonly images: Images,
     private readonly keyPairs: KeyPairs,
+    private readonly volumes: Volumes,
+    private readonly vms: VmRegistry,
   ) {}
 
   get(id: string): Instance {
@@ -69,6 +74,8 @@ export class Instances {
     const image = this.images.launchable(req.imageId);
     const type = findInstanceType(req.instanceType ?? defaultInstanceType);
     const key = req.keyName ? this.keyPairs.get(req.keyName) : null;
+    const root = image.blockDeviceMappings[0];
+    if (!root) throw badRequest("IMAGE_HAS_NO_DISK", `Image ${image.id} has no root disk`);
     if (req.hostname && req.count > 1) {
       throw badRequest("HOSTNAME_NEEDS_SINGLE_INSTANCE", "A hostname can be given only when launching one instance");
     }
@@ -77,16 +84,8 @@ export class Instances {
     this.ctx.catalog.transaction(() => {
       for (let n = 0; n < req.count; n++) {
         const id = newId<InstanceId>("instance");
-        const volumeId = newId<VolumeId>("volume");
-        const volume: Volume = {
-          id: volumeId,
-          instanceId: id,
-          imageId: image.id,
-          size: image.virtualSize,
-          deleteOnTermination: true,
-          path: paths.volume(this.ctx.settings.dataDir, volumeId),
-          createdAt: now,
-        };
+        const volume = this.volumes.draft({ snapshotId: root.snapshotId, kind: "boot", instanceId: id, deleteOnTermination: root.deleteOnTermination });
+        const data = (req.dataVolumes ?? []).map((d) => this.volumes.draft({ ...d, kind: "data", instanceId: id, deleteOnTermination: d.deleteOnTermination ?? true }));
         const inst: Instance = {
           id,
           imageId: image.id,
@@ -106,7 +105,7 @@ export class Instances {
           launchedAt: now,
           tags: req.tags ?? {},
         };
-        this.ctx.catalog.volumes.insert(volume);
+        for (const v of [volume, ...data]) this.ctx.catalog.volumes.insert(v);
         this.ctx.catalog.instances.insert(inst);
         launched.push(inst);
       }
@@ -171,9 +170,8 @@ export class Instances {
   /** Stops supervising without touching the VMs: they keep running for the next daemon. */
   detach(): void {
     for (const w of this.readyWatchers.values()) w.abort();
-    const vms = [...this.vms.values()];
-    this.vms.clear(); // first, so that onVmExit ignores the closing QMP connections
-    for (const vm of vms) vm.release();
+    // takeAll() first, so that onVmExit ignores the closing QMP connections.
+    for (const vm of this.vms.takeAll()) vm.release();
   }
 
   purgeTerminated(now = Date.now()): void {
@@ -193,10 +191,8 @@ export class Instances {
     try {
       const inst = this.get(id);
       const image = this.images.get(inst.imageId);
-      const volume = this.bootVolume(inst);
       await mkdir(this.instanceDir(id), { recursive: true });
-      await mkdir(join(this.ctx.settings.dataDir, "volumes"), { recursive: true });
-      await this.ctx.imageStore.createOverlay(image.id, volume.path);
+      for (const v of this.volumes.list({ instanceId: id })) if (v.state === "creating") await this.volumes.makeFile(v);
       await this.ctx.configDrive.build(this.configDrivePath(id), {
         instanceId: id,
         // A specialized image keeps the identity it was captured with.
@@ -206,9 +202,11 @@ export class Instances {
       });
       await this.boot(id);
     } catch (err) {
+      // Terminated while launching: the termination has cleaned up already.
+      if (this.get(id).state !== "pending") return;
       const reason = `Launch failed: ${err instanceof Error ? err.message : String(err)}`;
       this.ctx.log.error({ instanceId: id, err: reason }, "launch failed");
-      if (this.get(id).state !== "shutting-down") this.change(id, "terminate", { stateReason: reason });
+      this.change(id, "terminate", { stateReason: reason });
       await this.finishTermination(id, reason);
     }
   }
@@ -290,7 +288,7 @@ export class Instances {
         await rm(v.path, { force: true });
         this.ctx.catalog.volumes.delete(v.id);
       } else {
-        this.ctx.catalog.volumes.update({ ...v, instanceId: null });
+        this.ctx.catalog.volumes.update({ ...v, instanceId: null, state: v.state === "creating" ? "error" : "available" });
       }
     }
     const dir = this.instanceDir(id);
@@ -324,6 +322,11 @@ export class Instances {
       vcpus: inst.vcpus,
       memoryMiB: inst.memoryMiB,
       bootDisk: this.bootVolume(inst).path,
+      dataDisks: this.volumes
+        .list({ instanceId: inst.id })
+        .filter((v) => v.kind === "data")
+        .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
+        .map((v) => v.path),
       configDrive: this.configDrivePath(inst.id),
       macAddress: inst.macAddress,
       smbiosUuid: inst.smbiosUuid,

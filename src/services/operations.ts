@@ -24,6 +24,7 @@ export class Operations {
       message,
       targetId,
       error: null,
+      result: null,
       createdAt: now,
       updatedAt: now,
     };
@@ -49,8 +50,8 @@ export class Operations {
     this.save(id, (op) => ({ ...op, progress: Math.min(100, Math.max(op.progress, progress)), message: message ?? op.message }));
   }
 
-  succeed(id: string, message: string): void {
-    this.save(id, (op) => ({ ...op, state: "succeeded", progress: 100, message }));
+  succeed(id: string, message: string, result: Record<string, unknown> | null = null): void {
+    this.save(id, (op) => ({ ...op, state: "succeeded", progress: 100, message, result }));
   }
 
   fail(id: string, err: unknown): void {

@@ -3,22 +3,32 @@ import { Images } from "./images.ts";
 import { Instances } from "./instances.ts";
 import { KeyPairs } from "./key-pairs.ts";
 import { Operations } from "./operations.ts";
+import { Snapshots } from "./snapshots.ts";
+import { VmRegistry } from "./vm-registry.ts";
+import { Volumes } from "./volumes.ts";
 
 /** The use cases, wired to one context. */
 export class Services {
   readonly operations: Operations;
   readonly keyPairs: KeyPairs;
+  readonly snapshots: Snapshots;
+  readonly volumes: Volumes;
   readonly images: Images;
   readonly instances: Instances;
 
   constructor(readonly ctx: ServiceContext) {
+    const vms = new VmRegistry();
     this.operations = new Operations(ctx.catalog);
     this.keyPairs = new KeyPairs(ctx.catalog);
-    this.images = new Images(ctx, this.operations);
-    this.instances = new Instances(ctx, this.images, this.keyPairs);
+    this.snapshots = new Snapshots(ctx, this.operations);
+    this.volumes = new Volumes(ctx, this.operations, this.snapshots, vms);
+    this.images = new Images(ctx, this.operations, this.snapshots);
+    this.instances = new Instances(ctx, this.images, this.keyPairs, this.volumes, vms);
   }
 
+  /** After a restart: fail or finish what was under way, find running VMs again. */
   async recover(): Promise<void> {
+    await this.snapshots.recover();
     await this.images.recover();
     await this.instances.recover();
   }

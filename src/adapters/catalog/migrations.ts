@@ -13,4 +13,8 @@ export const migrations: readonly { version: number; sql: string }[] = [
       CREATE TABLE api_tokens (hash TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL);
     `,
   },
+  {
+    version: 2,
+    sql: `CREATE TABLE snapshots (id TEXT PRIMARY KEY, data TEXT NOT NULL);`,
+  },
 ];

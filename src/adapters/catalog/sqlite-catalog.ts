@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import type { Catalog, Repo } from "../../core/ports.ts";
-import type { Image, Instance, KeyPair, Operation, Volume } from "../../core/types.ts";
+import type { Image, Instance, KeyPair, Operation, Snapshot, Volume } from "../../core/types.ts";
 import { migrations } from "./migrations.ts";
 
 type Db = Database.Database;
@@ -49,6 +49,7 @@ export class SqliteCatalog implements Catalog {
   readonly images: Repo<Image>;
   readonly keyPairs: Repo<KeyPair>;
   readonly volumes: Repo<Volume>;
+  readonly snapshots: Repo<Snapshot>;
   readonly operations: Repo<Operation>;
   private readonly db: Db;
 
@@ -62,6 +63,7 @@ export class SqliteCatalog implements Catalog {
     this.images = new SqliteRepo(this.db, "images");
     this.keyPairs = new SqliteRepo(this.db, "key_pairs");
     this.volumes = new SqliteRepo(this.db, "volumes");
+    this.snapshots = new SqliteRepo(this.db, "snapshots");
     this.operations = new SqliteRepo(this.db, "operations");
   }
 

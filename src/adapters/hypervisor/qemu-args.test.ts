@@ -7,6 +7,7 @@ const spec = {
   vcpus: 2,
   memoryMiB: 512,
   bootDisk: "/d/vol.qcow2",
+  dataDisks: ["/d/data.qcow2"],
   configDrive: "/d/cidata.iso",
   macAddress: "52:54:00:aa:bb:cc",
   smbiosUuid: "0e7a6c1e-9a39-4c55-8d0f-6a3c4b6a9b11",
@@ -28,6 +29,12 @@ describe("qemuArgs()", () => {
     assert.deepEqual(after(args, "-m"), ["512"]);
     assert.deepEqual(after(args, "-uuid"), [spec.smbiosUuid]);
     assert.ok(after(args, "-device").some((d) => d.includes(`mac=${spec.macAddress}`)));
+  });
+
+  it("attaches data disks after the boot disk, as virtio", () => {
+    const drives = after(qemuArgs(spec, "tcg", paths), "-drive");
+    assert.ok(drives[0]?.startsWith("file=/d/vol.qcow2"));
+    assert.ok(drives[1]?.startsWith("file=/d/data.qcow2,if=none,id=data0"));
   });
 
   it("appends the console to a file and puts QMP on a unix socket", () => {

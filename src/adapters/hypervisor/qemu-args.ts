@@ -27,6 +27,9 @@ export function qemuArgs(spec: VmSpec, accel: Accelerator, paths: QemuPaths): st
     "-device", `virtio-net-pci,netdev=net0,mac=${spec.macAddress},romfile=`,
     "-daemonize", "-pidfile", paths.pidFile,
   ];
+  spec.dataDisks.forEach((disk, i) => {
+    args.push("-drive", `file=${disk},if=none,id=data${i},format=qcow2,discard=unmap`, "-device", `virtio-blk-pci,drive=data${i}`);
+  });
   if (spec.configDrive) {
     args.push(
       "-drive", `file=${spec.configDrive},if=none,id=cidata,media=cdrom,readonly=on,format=raw`,

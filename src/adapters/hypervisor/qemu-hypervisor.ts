@@ -58,6 +58,14 @@ class QemuVm implements Vm {
     await this.qmp.execute("system_reset");
   }
 
+  async pause(): Promise<void> {
+    await this.qmp.execute("stop");
+  }
+
+  async resume(): Promise<void> {
+    await this.qmp.execute("cont");
+  }
+
   async kill(): Promise<void> {
     await this.qmp.execute("quit").catch(() => undefined);
     const gone = await Promise.race([

@@ -83,6 +83,10 @@ export function convertDisk(
   });
 }
 
+export async function createEmptyDisk(path: string, size: number): Promise<void> {
+  await run("qemu-img", ["create", "-q", "-f", "qcow2", path, String(size)]);
+}
+
 export async function createOverlay(base: string, path: string): Promise<void> {
   await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", path]);
 }

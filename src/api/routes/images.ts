@@ -8,7 +8,7 @@ import { badRequest } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
 import { paths } from "../../services/context.ts";
 import type { Api } from "../server.ts";
-import { IdParams, Image, ImageImported, ImagesImportQuery, ImagesListQuery } from "../schemas.ts";
+import { IdParams, Image, ImageExportPost, ImageImported, ImagesImportQuery, ImagesListQuery, Operation } from "../schemas.ts";
 
 const maxUploadBytes = 2 ** 40; // 1 TiB
 
@@ -33,7 +33,7 @@ export function imageRoutes(api: Api): void {
   const { app, services, dataDir } = api;
   app.post("/v1/images/import", {
     schema: {
-      summary: "Import a disk file (raw, qcow2, VHD, VHDX, VMDK, VDI) as an image; the body is the file",
+      summary: "Import a disk file (raw, qcow2, VHD, VHDX, VMDK, VDI, OVA) as an image; the body is the file",
       tags: ["images"],
       querystring: ImagesImportQuery,
       consumes: ["application/octet-stream"],
@@ -49,6 +49,16 @@ export function imageRoutes(api: Api): void {
   app.get("/v1/images", {
     schema: { summary: "List images", tags: ["images"], querystring: ImagesListQuery, response: { 200: Type.Object({ images: Type.Array(Image) }) } },
     handler: async (req) => ({ images: services.images.list(req.query) }),
+  });
+  app.post("/v1/images/:id/export", {
+    schema: {
+      summary: "Export an image's root disk (raw, qcow2, fixed VHD, streamOptimized VMDK, VDI); download it from the operation",
+      tags: ["images"],
+      params: IdParams,
+      body: ImageExportPost,
+      response: { 202: Operation },
+    },
+    handler: async (req, reply) => reply.status(202).send(services.images.export(req.params.id, req.body.format)),
   });
   app.get("/v1/images/:id", {
     schema: { summary: "Show an image", tags: ["images"], params: IdParams, response: { 200: Image } },

@@ -3,6 +3,7 @@ import type { Client, Image } from "../../client/client.ts";
 import { CliError, clientFor } from "../context.ts";
 import { print } from "../output.ts";
 import { progressBar } from "../progress.ts";
+import { waitWithProgress } from "../operation-wait.ts";
 
 const columns = ["id", "name", "state", "osType", "osState", "virtualSize", "createdAt"];
 
@@ -44,6 +45,17 @@ export function imageCommand(): Command {
       bar.stop();
       if (op.state === "failed") throw new CliError(`Import of ${image.id} failed: ${op.error?.message ?? op.message}`);
       print(output, await client.getImage(image.id), columns);
+    });
+  cmd
+    .command("export <id>")
+    .description("export an image's root disk: raw, qcow2, vhd (fixed, Azure-ready), vmdk (streamOptimized), vdi")
+    .addOption(new Option("--format <format>", "disk format").choices(["raw", "qcow2", "vhd", "vmdk", "vdi"]).makeOptionMandatory())
+    .requiredOption("--out <file>", "where to write the disk")
+    .action(async (id: string, o: { format: "raw" | "qcow2" | "vhd" | "vmdk" | "vdi"; out: string }, c: Command) => {
+      const { client, output } = clientFor(c);
+      const op = await waitWithProgress(client, await client.exportImage(id, o.format), `exporting ${id}`);
+      await client.download(op.id, o.out);
+      print(output, { imageId: id, format: o.format, file: o.out, size: op.result?.size }, ["imageId", "format", "file", "size"]);
     });
   cmd
     .command("list")

@@ -5,6 +5,7 @@ import type { Instance } from "../../client/client.ts";
 import { CliError, clientFor } from "../context.ts";
 import { print } from "../output.ts";
 import { progressBar } from "../progress.ts";
+import { collect } from "../operation-wait.ts";
 
 const columns = ["id", "state", "ready", "imageId", "instanceType", "hostname", "sshPort", "stateReason"];
 const actions = ["stop", "start", "reboot", "terminate"] as const;
@@ -20,8 +21,9 @@ export function instanceCommand(): Command {
     .option("--type <type>", "instance type (is.nano, is.micro, is.small, …)")
     .option("--user-data <file>", "user data (a script starting with #! runs once at first boot)")
     .option("--hostname <name>", "hostname (one instance only; default derived from the instance id)")
+    .option("--data-volume <GiB|snap-id>", "a new data volume for each instance, empty of this size or from a snapshot; repeatable", collect)
     .option("--wait", "wait until the instances are running")
-    .action(async (o: { image: string; key?: string; count: string; type?: string; userData?: string; hostname?: string; wait?: boolean }, c: Command) => {
+    .action(async (o: { image: string; key?: string; count: string; type?: string; userData?: string; hostname?: string; dataVolume?: string[]; wait?: boolean }, c: Command) => {
       const { client, output } = clientFor(c);
       const count = Number(o.count);
       if (!Number.isInteger(count)) throw new CliError(`--count must be a whole number, not ${o.count}`);
@@ -32,6 +34,7 @@ export function instanceCommand(): Command {
         instanceType: o.type,
         userData: o.userData ? await readFile(o.userData, "utf8") : undefined,
         hostname: o.hostname,
+        dataVolumes: o.dataVolume?.map((v) => (v.startsWith("snap-") ? { snapshotId: v } : { sizeGiB: Number(v) })),
       });
       if (o.wait) instances = await waitWithBar(c, instances.map((i) => i.id), "running", 600);
       print(output, instances, columns);

@@ -1,0 +1,257 @@
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { convertDisk } from "../adapters/images/qemu-img.ts";
+import { extractRaw, mapExtents } from "../adapters/images/disk-layers.ts";
+import { conflict, notFound } from "../core/errors.ts";
+import { newId, type SnapshotId, type VolumeId } from "../core/ids.ts";
+import { chunkSize, decodeManifest, encodeManifest, type Manifest } from "../core/manifest.ts";
+import { ChunkCorruptError, ChunkMissingError } from "../core/ports.ts";
+import type { Snapshot, Tags } from "../core/types.ts";
+import { captureChunks, restoreChunks, type Range } from "./chunk-io.ts";
+import { paths, type ServiceContext } from "./context.ts";
+import type { Operations } from "./operations.ts";
+import { RwLock } from "./rw-lock.ts";
+
+export interface CaptureSource {
+  file: string;
+  format: string;
+  /** Capture only the qcow2 overlay's own layer on top of this snapshot's content. */
+  parentId: SnapshotId | null;
+  /** Runs the disk read while the writer (a running VM) is paused; returns the consistency. */
+  freeze?: <T>(read: () => Promise<T>) => Promise<{ value: T; consistency: Snapshot["consistency"] }>;
+}
+
+export interface ScrubReport {
+  chunksChecked: number;
+  corrupt: { snapshotId: string; offset: number; chunk: string; reason: string }[];
+}
+
+/** Snapshots: manifests of chunks in the chunk store, and their bases in the host cache. */
+export class Snapshots {
+  /** Captures share it; gc takes it alone. */
+  readonly lock = new RwLock();
+  private readonly materializing = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly ops: Operations,
+  ) {}
+
+  get(id: string): Snapshot {
+    const s = this.ctx.catalog.snapshots.get(id);
+    if (!s) throw notFound("SNAPSHOT_NOT_FOUND", `Snapshot ${id} does not exist`);
+    return s;
+  }
+
+  list(): Snapshot[] {
+    return this.ctx.catalog.snapshots.list();
+  }
+
+  /** A new pending snapshot, not yet in the catalog; capture() fills it once inserted. */
+  draft(options: { volumeId: VolumeId | null; parentId: SnapshotId | null; description?: string; tags?: Tags; volumeSize: number }): Snapshot {
+    const snap: Snapshot = {
+      id: newId<SnapshotId>("snapshot"),
+      volumeId: options.volumeId,
+      parentId: options.parentId,
+      state: "pending",
+      stateReason: null,
+      description: options.description ?? "",
+      volumeSize: options.volumeSize,
+      consistency: "clean",
+      progress: 0,
+      bytesRead: 0,
+      bytesStored: 0,
+      tags: options.tags ?? {},
+      createdAt: new Date().toISOString(),
+    };
+    return snap;
+  }
+
+  /**
+   * Reads the source into chunks, then writes the manifest, then marks the
+   * snapshot completed (docs/storage-format.md). A failure marks it error
+   * and removes its manifest; chunks it wrote become garbage for gc.
+   */
+  async capture(snap: Snapshot, source: CaptureSource, onProgress: (pct: number) => void): Promise<Snapshot> {
+    const tmp = join(paths.uploads(this.ctx.settings.dataDir), `${snap.id}.raw`);
+    try {
+      return await this.lock.shared(async () => {
+        const parent = source.parentId ? await this.manifest(source.parentId) : null;
+        const topOnly = parent !== null;
+        const read = async () => {
+          const extents = await mapExtents(source.file, source.format);
+          await extractRaw({ file: source.file, format: source.format, topOnly, out: tmp }, (p) => onProgress(p * 0.3));
+          return extents;
+        };
+        const frozen = source.freeze ? await source.freeze(read) : { value: await read(), consistency: "clean" as const };
+        // Overlay: everything its own layer holds, data or explicit zeros. Whole disk: the data.
+        const changed: Range[] = frozen.value
+          .filter((e) => (topOnly ? e.depth === 0 : e.data))
+          .map((e) => ({ start: e.start, length: e.length }));
+        const result = await captureChunks({
+          raw: tmp,
+          volumeSize: snap.volumeSize,
+          chunkSize: parent?.chunkSize ?? chunkSize,
+          changed,
+          parent,
+          store: this.ctx.chunks,
+          onProgress: (done, total) => onProgress(30 + (70 * done) / Math.max(total, 1)),
+        });
+        await this.ctx.chunks.flush();
+        const manifest: Manifest = {
+          snapshotId: snap.id,
+          parentId: snap.parentId,
+          volumeSize: snap.volumeSize,
+          chunkSize: parent?.chunkSize ?? chunkSize,
+          chunks: result.chunks,
+        };
+        await this.ctx.manifests.put(snap.id, encodeManifest(manifest));
+        const done: Snapshot = {
+          ...this.get(snap.id),
+          state: "completed",
+          progress: 100,
+          consistency: frozen.consistency,
+          bytesRead: result.bytesRead,
+          bytesStored: result.bytesStored,
+        };
+        this.ctx.catalog.snapshots.update(done);
+        return done;
+      });
+    } catch (err) {
+      await this.ctx.manifests.delete(snap.id);
+      const reason = err instanceof Error ? err.message : String(err);
+      this.ctx.catalog.snapshots.update({ ...this.get(snap.id), state: "error", stateReason: reason });
+      throw err;
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  async manifest(id: string): Promise<Manifest> {
+    const data = await this.ctx.manifests.get(id);
+    if (!data) throw new Error(`The manifest of snapshot ${id} is missing`);
+    return decodeManifest(data, id);
+  }
+
+  /** The snapshot as a read-only qcow2 base in the host cache, made once per host. */
+  materialize(id: string, onProgress: (pct: number) => void = () => undefined): Promise<string> {
+    const base = join(paths.cache(this.ctx.settings.dataDir), `${id}.qcow2`);
+    const running = this.materializing.get(id);
+    if (running) return running;
+    const job = (async () => {
+      if (await stat(base).then(() => true, () => false)) return base;
+      const snap = this.get(id);
+      if (snap.state !== "completed") throw conflict("SNAPSHOT_NOT_COMPLETED", `Snapshot ${id} is ${snap.state}`);
+      await mkdir(paths.cache(this.ctx.settings.dataDir), { recursive: true });
+      const raw = `${base}.raw`;
+      const tmp = `${base}.part`;
+      try {
+        const manifest = await this.manifest(id);
+        await restoreChunks({
+          manifest,
+          store: this.ctx.chunks,
+          out: raw,
+          onProgress: (done, total) => onProgress((80 * done) / Math.max(total, 1)),
+          describe: (index, err) => this.chunkError(id, index * manifest.chunkSize, err),
+        });
+        await convertDisk({ from: raw, fromFormat: "raw", to: tmp, toFormat: "qcow2" }, (p) => onProgress(80 + p * 0.2));
+        await rename(tmp, base);
+        return base;
+      } finally {
+        await rm(raw, { force: true });
+        await rm(tmp, { force: true });
+      }
+    })();
+    this.materializing.set(id, job);
+    return job.finally(() => this.materializing.delete(id));
+  }
+
+  /** Deletes a snapshot that nothing uses: manifest first, then the record (chunks go at gc). */
+  async delete(id: string): Promise<void> {
+    const snap = this.get(id);
+    const image = this.ctx.catalog.images.list().find((i) => i.state !== "deregistered" && i.blockDeviceMappings.some((m) => m.snapshotId === id));
+    if (image) throw conflict("SNAPSHOT_IN_USE", `Cannot delete snapshot ${id}: image ${image.id} uses it`);
+    const volume = this.ctx.catalog.volumes.list().find((v) => v.baseSnapshotId === id);
+    if (volume) throw conflict("SNAPSHOT_IN_USE", `Cannot delete snapshot ${id}: volume ${volume.id} is based on it`);
+    const child = this.list().find((s) => s.parentId === id && s.state !== "error");
+    if (child) throw conflict("SNAPSHOT_IN_USE", `Cannot delete snapshot ${id}: snapshot ${child.id} builds on it`);
+    if (snap.state === "pending") throw conflict("SNAPSHOT_PENDING", `Cannot delete snapshot ${id}: it is still being taken`);
+    await this.ctx.manifests.delete(id);
+    this.ctx.catalog.snapshots.delete(id);
+    await rm(join(paths.cache(this.ctx.settings.dataDir), `${id}.qcow2`), { force: true });
+  }
+
+  /** Deletes every chunk no manifest names, while no capture runs. */
+  async gc(): Promise<{ chunksDeleted: number; bytesBefore: number; bytesAfter: number }> {
+    return this.lock.exclusive(async () => {
+      const live = await this.referencedChunks();
+      const bytesBefore = await this.ctx.chunks.usage();
+      let chunksDeleted = 0;
+      for await (const hash of this.ctx.chunks.list()) {
+        if (live.has(hash)) continue;
+        await this.ctx.chunks.delete(hash);
+        chunksDeleted++;
+      }
+      return { chunksDeleted, bytesBefore, bytesAfter: await this.ctx.chunks.usage() };
+    });
+  }
+
+  /** Reads and verifies every chunk every snapshot names; reports failures by snapshot and offset. */
+  async scrub(onProgress: (pct: number) => void = () => undefined): Promise<ScrubReport> {
+    return this.lock.shared(async () => {
+      const report: ScrubReport = { chunksChecked: 0, corrupt: [] };
+      const bad = new Map<string, string>();
+      const snaps = this.list().filter((s) => s.state === "completed");
+      const manifests = await Promise.all(snaps.map((s) => this.manifest(s.id)));
+      const all = new Set(manifests.flatMap((m) => m.chunks.filter((h): h is string => h !== null)));
+      for (const hash of all) {
+        await this.ctx.chunks.get(hash).catch((err: Error) => bad.set(hash, err.message));
+        onProgress((100 * ++report.chunksChecked) / all.size);
+      }
+      for (const m of manifests) {
+        m.chunks.forEach((h, i) => {
+          const reason = h ? bad.get(h) : undefined;
+          if (h && reason) report.corrupt.push({ snapshotId: m.snapshotId, offset: i * m.chunkSize, chunk: h, reason });
+        });
+      }
+      return report;
+    });
+  }
+
+  /** After a restart: captures that were under way failed; their chunks become garbage. */
+  async recover(): Promise<void> {
+    for (const s of this.list().filter((x) => x.state === "pending")) {
+      await this.ctx.manifests.delete(s.id);
+      this.ctx.catalog.snapshots.update({ ...s, state: "error", stateReason: "The daemon stopped while the snapshot was being taken" });
+    }
+  }
+
+  private async referencedChunks(): Promise<Set<string>> {
+    const live = new Set<string>();
+    for (const s of this.list().filter((x) => x.state === "completed")) {
+      for (const h of (await this.manifest(s.id)).chunks) if (h) live.add(h);
+    }
+    return live;
+  }
+
+  private chunkError(snapshotId: string, offset: number, err: Error): Error {
+    if (err instanceof ChunkCorruptError || err instanceof ChunkMissingError) {
+      return new Error(`Snapshot ${snapshotId} cannot be read at offset ${offset}: ${err.message}`);
+    }
+    return err;
+  }
+
+  /** Operation wrapper for gc and scrub. */
+  runStorageOperation(kind: "storage-gc" | "storage-scrub") {
+    const op = this.ops.create(kind, null, kind === "storage-gc" ? "Collecting garbage" : "Verifying every chunk");
+    void (async () => {
+      try {
+        const result = kind === "storage-gc" ? await this.gc() : await this.scrub((p) => this.ops.progress(op.id, p));
+        this.ops.succeed(op.id, kind === "storage-gc" ? "Garbage collected" : "Scrub finished", result as unknown as Record<string, unknown>);
+      } catch (err) {
+        this.ops.fail(op.id, err);
+      }
+    })();
+    return op;
+  }
+}

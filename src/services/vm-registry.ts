@@ -1,0 +1,42 @@
+import type { Vm } from "../core/ports.ts";
+import type { Snapshot } from "../core/types.ts";
+
+/** The VMs this daemon supervises, by instance id. */
+export class VmRegistry {
+  private readonly vms = new Map<string, Vm>();
+
+  get(id: string): Vm | undefined {
+    return this.vms.get(id);
+  }
+
+  set(id: string, vm: Vm): void {
+    this.vms.set(id, vm);
+  }
+
+  delete(id: string): void {
+    this.vms.delete(id);
+  }
+
+  /** Forgets every VM and returns them. */
+  takeAll(): Vm[] {
+    const all = [...this.vms.values()];
+    this.vms.clear();
+    return all;
+  }
+
+  /**
+   * Runs a disk read with the instance's VM paused (QEMU drains and flushes
+   * its disks on stop), so what is read is crash-consistent; without a VM the
+   * disk is not in use and the read is clean.
+   */
+  async freeze<T>(instanceId: string | null, read: () => Promise<T>): Promise<{ value: T; consistency: Snapshot["consistency"] }> {
+    const vm = instanceId ? this.vms.get(instanceId) : undefined;
+    if (!vm) return { value: await read(), consistency: "clean" };
+    await vm.pause();
+    try {
+      return { value: await read(), consistency: "crash-consistent" };
+    } finally {
+      await vm.resume();
+    }
+  }
+}
