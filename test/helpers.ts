@@ -74,3 +74,38 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
     await new Promise((r) => setTimeout(r, 500));
   }
 }
+
+export const sh = (cmd: string) => run("bash", ["-c", cmd], { maxBuffer: 64 << 20 }).then((r) => r.stdout.trim());
+
+/** A free 127.0.0.1 port. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
+    });
+  });
+}
+
+/** The daemon as its own process (imagesmith serve), for tests that kill it. */
+export async function spawnDaemon(dataDir: string): Promise<{ url: string; client: Client; kill: (signal: NodeJS.Signals) => Promise<void> }> {
+  const { spawn } = await import("node:child_process");
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn("node", [join(repoRoot, "bin/imagesmith.js"), "--data-dir", dataDir, "serve", "--listen", `127.0.0.1:${port}`, "--accel", "tcg"], {
+    stdio: "ignore",
+    env: { ...process.env, IMAGESMITH_LOG_LEVEL: "warn" },
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  await waitFor("the daemon to answer", async () => (await fetch(`${url}/v1/health`).then((r) => r.ok, () => false)) || undefined, 60_000);
+  const token = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();
+  return {
+    url,
+    client: new Client(url, token),
+    kill: async (signal) => {
+      child.kill(signal);
+      await exited;
+    },
+  };
+}

@@ -87,6 +87,8 @@ export interface ChunkStore {
   get(hash: string): Promise<Buffer>;
   delete(hash: string): Promise<void>;
   list(): AsyncIterable<string>;
+  /** Removes what interrupted writes left (only while no write runs); returns how many. */
+  removePartial(): Promise<number>;
   /** Makes every chunk written so far durable (before a manifest names them). */
   flush(): Promise<void>;
   /** Bytes on disk. */

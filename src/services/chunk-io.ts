@@ -5,6 +5,8 @@ import type { ChunkStore } from "../core/ports.ts";
 export interface Range {
   start: number;
   length: number;
+  /** Known to read as zeros (a zero cluster): nothing to read. */
+  zero?: boolean;
 }
 
 export interface CaptureResult {
@@ -36,7 +38,7 @@ export function touchedChunks(ranges: readonly Range[], chunkSize: number): Map<
       const chunkEnd = (index + 1) * chunkSize;
       const stop = Math.min(end, chunkEnd);
       const parts = touched.get(index) ?? [];
-      parts.push({ start: pos - index * chunkSize, length: stop - pos });
+      parts.push({ start: pos - index * chunkSize, length: stop - pos, ...(r.zero ? { zero: true } : {}) });
       touched.set(index, parts);
       pos = stop;
     }
@@ -45,10 +47,9 @@ export function touchedChunks(ranges: readonly Range[], chunkSize: number): Map<
 }
 
 /**
- * Turns the changed ranges of a raw file into chunks. With a parent, only
- * touched chunks are read; a chunk the ranges cover only in part is the
- * parent's chunk with those parts laid over it. Without one, every touched
- * chunk is read whole from the raw file.
+ * Turns the changed ranges of a raw file into chunks: only those ranges are
+ * read. A chunk they cover only in part is the parent's chunk with them laid
+ * over it (with no parent, the rest of the chunk is a hole: zeros).
  */
 export async function captureChunks(options: {
   raw: string;
@@ -72,15 +73,12 @@ export async function captureChunks(options: {
       const offset = index * chunkSize;
       const length = Math.min(chunkSize, volumeSize - offset);
       const covered = parts.reduce((n, p) => n + p.length, 0) >= length;
-      let buf: Buffer;
-      if (!parent || covered) {
-        buf = Buffer.alloc(length);
-        await fh.read(buf, 0, length, offset);
-        bytesRead += length;
-      } else {
-        const base = parent.chunks[index];
-        buf = base ? Buffer.from(await store.get(base)) : Buffer.alloc(length);
-        for (const p of parts) {
+      // Start from the parent's chunk where the changes cover only part of it, else from zeros.
+      const base = parent && !covered ? parent.chunks[index] : null;
+      const buf = base ? Buffer.from(await store.get(base)) : Buffer.alloc(length);
+      for (const p of parts) {
+        if (p.zero) buf.fill(0, p.start, p.start + p.length);
+        else {
           await fh.read(buf, p.start, p.length, offset + p.start);
           bytesRead += p.length;
         }
@@ -89,7 +87,8 @@ export async function captureChunks(options: {
       else {
         const hash = sha256(buf);
         chunks[index] = hash;
-        bytesStored += await store.put(hash, buf);
+        const written = await store.put(hash, buf);
+        bytesStored += written;
       }
       options.onProgress(++done, touched.length);
     });

@@ -87,7 +87,7 @@ export class Snapshots {
         // Overlay: everything its own layer holds, data or explicit zeros. Whole disk: the data.
         const changed: Range[] = frozen.value
           .filter((e) => (topOnly ? e.depth === 0 : e.data))
-          .map((e) => ({ start: e.start, length: e.length }));
+          .map((e) => ({ start: e.start, length: e.length, zero: !e.data }));
         const result = await captureChunks({
           raw: tmp,
           volumeSize: snap.volumeSize,
@@ -182,17 +182,18 @@ export class Snapshots {
   }
 
   /** Deletes every chunk no manifest names, while no capture runs. */
-  async gc(): Promise<{ chunksDeleted: number; bytesBefore: number; bytesAfter: number }> {
+  async gc(): Promise<{ chunksDeleted: number; partialRemoved: number; bytesBefore: number; bytesAfter: number }> {
     return this.lock.exclusive(async () => {
       const live = await this.referencedChunks();
       const bytesBefore = await this.ctx.chunks.usage();
+      const partialRemoved = await this.ctx.chunks.removePartial();
       let chunksDeleted = 0;
       for await (const hash of this.ctx.chunks.list()) {
         if (live.has(hash)) continue;
         await this.ctx.chunks.delete(hash);
         chunksDeleted++;
       }
-      return { chunksDeleted, bytesBefore, bytesAfter: await this.ctx.chunks.usage() };
+      return { chunksDeleted, partialRemoved, bytesBefore, bytesAfter: await this.ctx.chunks.usage() };
     });
   }
 

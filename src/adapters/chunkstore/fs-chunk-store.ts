@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -11,6 +12,8 @@ const hashPattern = /^[0-9a-f]{64}$/;
 /** Chunks as files under DIR/chunks/ab/abcdef…, written to a temp name and renamed. */
 export class FsChunkStore implements ChunkStore {
   private readonly chunksDir: string;
+  /** Puts under way, so two writers of one chunk write it once. */
+  private readonly writing = new Map<string, Promise<number>>();
 
   constructor(
     private readonly dir: string,
@@ -30,13 +33,21 @@ export class FsChunkStore implements ChunkStore {
 
   async put(hash: string, data: Buffer): Promise<number> {
     const path = this.path(hash);
-    if (await this.has(hash)) return 0;
-    const stored = encodeChunk(data, this.codec);
-    await mkdir(join(this.chunksDir, hash.slice(0, 2)), { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, stored);
-    await rename(tmp, path);
-    return stored.length;
+    if (this.writing.has(hash) || (await this.has(hash))) return 0;
+    const write = (async () => {
+      const stored = encodeChunk(data, this.codec);
+      await mkdir(join(this.chunksDir, hash.slice(0, 2)), { recursive: true });
+      const tmp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
+      await writeFile(tmp, stored);
+      await rename(tmp, path);
+      return stored.length;
+    })();
+    this.writing.set(hash, write);
+    try {
+      return await write;
+    } finally {
+      this.writing.delete(hash);
+    }
   }
 
   async get(hash: string): Promise<Buffer> {
@@ -56,6 +67,19 @@ export class FsChunkStore implements ChunkStore {
     for (const p of prefixes.sort()) {
       for (const f of (await readdir(join(this.chunksDir, p))).sort()) if (hashPattern.test(f)) yield f;
     }
+  }
+
+  async removePartial(): Promise<number> {
+    let removed = 0;
+    const prefixes = await readdir(this.chunksDir).catch(() => [] as string[]);
+    for (const p of prefixes) {
+      for (const f of await readdir(join(this.chunksDir, p))) {
+        if (!f.endsWith(".tmp")) continue;
+        await rm(join(this.chunksDir, p, f), { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   async flush(): Promise<void> {

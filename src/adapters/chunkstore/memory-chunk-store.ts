@@ -34,6 +34,10 @@ export class MemoryChunkStore implements ChunkStore {
 
   async flush(): Promise<void> {}
 
+  async removePartial(): Promise<number> {
+    return 0;
+  }
+
   async usage(): Promise<number> {
     let total = 0;
     for (const b of this.chunks.values()) total += b.length;

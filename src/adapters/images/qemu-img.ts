@@ -14,15 +14,19 @@ function firstLine(err: unknown): string {
 }
 
 /** Reads a disk file's format and size; a file qemu-img cannot read is a 400. */
-export async function inspectDisk(file: string): Promise<DiskInfo> {
+export async function inspectDisk(file: string, forceFormat?: string): Promise<DiskInfo> {
   let info: { format?: unknown; "virtual-size"?: unknown };
   try {
-    const { stdout } = await run("qemu-img", ["info", "--output", "json", file]);
+    const { stdout } = await run("qemu-img", ["info", "--output", "json", ...(forceFormat ? ["-f", forceFormat] : []), file]);
     info = JSON.parse(stdout) as typeof info;
   } catch (err) {
     throw badRequest("INVALID_DISK_IMAGE", `The disk file cannot be read: ${firstLine(err)}`);
   }
   const format = String(info.format);
+  // A fixed VHD is raw data with a 512-byte footer at the end, which qemu-img's probe does not look at.
+  if (format === "raw" && (await hasVhdFooter(file))) {
+    return inspectDisk(file, "vpc");
+  }
   if (!(importableFormats as readonly string[]).includes(format)) {
     throw badRequest("UNSUPPORTED_DISK_FORMAT", `The disk format ${format} is not supported`);
   }
@@ -32,11 +36,25 @@ export async function inspectDisk(file: string): Promise<DiskInfo> {
       await run("qemu-img", ["check", "-q", "-f", format, file]);
     } catch (err) {
       const code = (err as { code?: number }).code;
-      // qemu-img check exits 3 for leaked clusters only: harmless, the data is intact.
-      if (code !== 3) throw badRequest("INVALID_DISK_IMAGE", `The ${format} disk file is corrupt: ${firstLine(err)}`);
+      // qemu-img check exits 3 for leaked clusters only (harmless, the data is intact)
+      // and 63 when the format has no checks (VHD): qemu-img info has read it already.
+      if (code !== 3 && code !== 63) throw badRequest("INVALID_DISK_IMAGE", `The ${format} disk file is corrupt: ${firstLine(err)}`);
     }
   }
   return { format, virtualSize: Number(info["virtual-size"]) };
+}
+
+async function hasVhdFooter(file: string): Promise<boolean> {
+  const fh = await open(file, "r");
+  try {
+    const { size } = await fh.stat();
+    if (size < 1024) return false;
+    const cookie = Buffer.alloc(8);
+    await fh.read(cookie, 0, 8, size - 512);
+    return cookie.toString("latin1") === "conectix";
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
