@@ -1,10 +1,12 @@
 import { mkdir } from "node:fs/promises";
+import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import pino from "pino";
 import { IsoConfigDrive } from "./adapters/configdrive/iso-config-drive.ts";
 import { SqliteCatalog } from "./adapters/catalog/sqlite-catalog.ts";
 import { chooseAccelerator } from "./adapters/hypervisor/kvm-probe.ts";
 import { QemuHypervisor } from "./adapters/hypervisor/qemu-hypervisor.ts";
+import { LinuxGuestTools } from "./adapters/guest/linux-guest-tools.ts";
 import { FsChunkStore, FsManifestStore } from "./adapters/chunkstore/fs-chunk-store.ts";
 import { ensureAdminToken } from "./api/auth.ts";
 import { buildServer, type App } from "./api/server.ts";
@@ -19,6 +21,8 @@ export interface DaemonOptions {
   bootTimeoutMs?: number;
   shutdownTimeoutMs?: number;
   logLevel?: string;
+  /** vCPUs and memory instances may reserve; default 4 vCPUs per host core and 80% of memory. */
+  capacity?: { vcpus: number; memoryMiB: number };
   /** Chunk compression: none (the default) or deflate. */
   compression?: "none" | "deflate";
 }
@@ -54,12 +58,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     catalog,
     hypervisor: new QemuHypervisor(accelerator),
     configDrive: new IsoConfigDrive(),
+    guestTools: new LinuxGuestTools(accelerator),
     chunks: new FsChunkStore(paths.store(dataDir), options.compression ?? "none"),
     manifests: new FsManifestStore(paths.store(dataDir)),
     settings: {
       dataDir,
       bootTimeoutMs: options.bootTimeoutMs ?? 300_000,
       shutdownTimeoutMs: options.shutdownTimeoutMs ?? 60_000,
+      capacity: options.capacity ?? { vcpus: cpus().length * 4, memoryMiB: Math.floor((totalmem() / 1024 / 1024) * 0.8) },
     },
     log,
   });

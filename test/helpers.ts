@@ -23,9 +23,9 @@ export interface TestDaemon {
 }
 
 /** A real daemon on a free port with its own data dir; TCG unless the host really has KVM. */
-export async function startTestDaemon(dataDir?: string): Promise<TestDaemon> {
+export async function startTestDaemon(dataDir?: string, options: { capacity?: { vcpus: number; memoryMiB: number }; logFile?: string } = {}): Promise<TestDaemon> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), "imagesmith-test-")));
-  const daemon = await startDaemon({ dataDir: dir, listen: "127.0.0.1:0", accelerator: "auto", shutdownTimeoutMs: 30_000, logLevel: "warn" });
+  const daemon = await startDaemon({ dataDir: dir, listen: "127.0.0.1:0", accelerator: "auto", shutdownTimeoutMs: 30_000, logLevel: "warn", capacity: options.capacity });
   const token = (await readFile(join(dir, "admin-token"), "utf8")).trim();
   const client = new Client(daemon.url, token);
   return {

@@ -54,9 +54,29 @@ export const Image = Type.Object({
   blockDeviceMappings: Type.Array(
     Type.Object({ deviceName: Type.String(), snapshotId: Type.String(), volumeSize: Type.Integer(), deleteOnTermination: Type.Boolean() }),
   ),
+  sourceInstanceId: nullable(Type.String()),
+  consistency: nullable(Type.Enum(["clean", "crash-consistent", "fs-frozen"])),
   tags: Tags,
   createdAt: Type.String(),
 });
+const TagFilter = Type.Union([Type.String({ pattern: "^[^=]+=.*$" }), Type.Array(Type.String({ pattern: "^[^=]+=.*$" }))], {
+  description: "key=value (value may hold * and ?); repeat for more",
+});
+export const ImagesPost = Type.Object(
+  {
+    instanceId: Type.String({ pattern: idPattern("instance") }),
+    name: Name,
+    description: Type.Optional(Type.String({ maxLength: 255 })),
+    generalize: Type.Optional(Type.Boolean({ description: "generalize a copy offline; the source keeps running" })),
+    removeUser: Type.Optional(Type.Boolean({ description: "with generalize: also remove the default user (deprovision+user)" })),
+    noReboot: Type.Optional(Type.Boolean()),
+    excludeVolumeIds: Type.Optional(Type.Array(Type.String({ pattern: idPattern("volume") }))),
+    tags: Type.Optional(Tags),
+    snapshotTags: Type.Optional(Tags),
+  },
+  strict,
+);
+export const ImageDeregisterPost = Type.Object({ deleteSnapshots: Type.Optional(Type.Boolean()) }, strict);
 export const ImageExportPost = Type.Object({ format: Type.Enum(["raw", "qcow2", "vhd", "vmdk", "vdi"]) }, strict);
 export const ImagesImportQuery = Type.Object(
   {
@@ -71,8 +91,10 @@ export const ImagesImportQuery = Type.Object(
 export const ImagesListQuery = Type.Object(
   {
     state: Type.Optional(Type.Enum(["pending", "available", "failed", "deregistered"])),
-    name: Type.Optional(Type.String()),
+    name: Type.Optional(Type.String({ description: "wildcards * and ?" })),
     osState: Type.Optional(Type.Enum(["generalized", "specialized"])),
+    tag: Type.Optional(TagFilter),
+    sourceInstanceId: Type.Optional(Type.String()),
   },
   strict,
 );
@@ -94,6 +116,11 @@ export const OperationWaitQuery = Type.Object(
   strict,
 );
 export const ImageImported = Type.Object({ image: Image, operation: Operation });
+export const ImageDeregistered = Type.Object({
+  image: Image,
+  deletedSnapshots: Type.Array(Type.String()),
+  keptSnapshots: Type.Array(Type.Object({ id: Type.String(), reason: Type.String() })),
+});
 
 export const Instance = Type.Object({
   id: Type.String(),
@@ -104,6 +131,8 @@ export const Instance = Type.Object({
   state: Type.Enum(instanceStates),
   stateReason: nullable(Type.String()),
   ready: Type.Boolean({ description: "the guest reported ready on its console" }),
+  adminPasswordMode: Type.Enum(["random", "specify", "keep", "none"]),
+  passwordSetAt: nullable(Type.String({ description: "when the guest reported the admin password set" })),
   keyName: nullable(Type.String()),
   hostname: Type.String(),
   macAddress: Type.String(),
@@ -122,6 +151,16 @@ export const InstancesPost = Type.Object(
     userData: Type.Optional(Type.String({ maxLength: 16384 })),
     hostname: Type.Optional(Type.String({ pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" })),
     tags: Type.Optional(Tags),
+    adminPassword: Type.Optional(
+      Type.Object(
+        {
+          mode: Type.Enum(["random", "specify", "keep", "none"]),
+          password: Type.Optional(Type.String({ minLength: 8, maxLength: 128, description: "specify only; never stored" })),
+        },
+        strict,
+      ),
+    ),
+    allowDuplicateIdentity: Type.Optional(Type.Boolean({ description: "launch a specialized image more than once at a time" })),
     dataVolumes: Type.Optional(
       Type.Array(
         Type.Object(
@@ -143,9 +182,15 @@ export const InstancesListQuery = Type.Object(
   {
     state: Type.Optional(Type.Enum(instanceStates)),
     imageId: Type.Optional(Type.String()),
+    tag: Type.Optional(TagFilter),
   },
   strict,
 );
+export const InstancePasswordData = Type.Object({
+  instanceId: Type.String(),
+  passwordData: Type.String({ description: "base64 of the password encrypted with the key pair's RSA key, PKCS#1 v1.5" }),
+  timestamp: nullable(Type.String()),
+});
 export const InstanceConsole = Type.Object({ instanceId: Type.String(), output: Type.String(), timestamp: Type.String() });
 
 export const Snapshot = Type.Object({
@@ -208,6 +253,19 @@ export type SnapshotWire = Static<typeof Snapshot>;
 export type VolumeWire = Static<typeof Volume>;
 export type VolumesPost = Static<typeof VolumesPost>;
 export type ImageExportPost = Static<typeof ImageExportPost>;
+export type ImagesPost = Static<typeof ImagesPost>;
+export type DeregisterWire = Static<typeof ImageDeregistered>;
+
+/** Repeated key=value query values as tags. */
+export function tagFilter(value: string | string[] | undefined): Record<string, string> | undefined {
+  if (value === undefined) return undefined;
+  const tags: Record<string, string> = {};
+  for (const kv of Array.isArray(value) ? value : [value]) {
+    const eq = kv.indexOf("=");
+    tags[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return tags;
+}
 export type InstanceWire = Static<typeof Instance>;
 export type ImageWire = Static<typeof Image>;
 export type KeyPairWire = Static<typeof KeyPair>;

@@ -18,6 +18,8 @@ import type {
   VolumesPost,
   VolumeWire,
   ImageExportPost,
+  ImagesPost,
+  DeregisterWire,
 } from "../api/schemas.ts";
 
 export type Image = ImageWire;
@@ -38,7 +40,7 @@ export class ApiError extends Error {
   }
 }
 
-type Query = Record<string, string | number | undefined>;
+type Query = Record<string, string | number | string[] | undefined>;
 
 export class Client {
   constructor(
@@ -48,7 +50,9 @@ export class Client {
 
   private async request<T>(method: string, path: string, options: { query?: Query; json?: unknown; body?: RequestInit["body"]; headers?: Record<string, string> } = {}): Promise<T> {
     const url = new URL(path, this.endpoint);
-    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    for (const [k, v] of Object.entries(options.query ?? {})) {
+      for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) url.searchParams.append(k, String(one));
+    }
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, ...options.headers };
     let body = options.body;
     if (options.json !== undefined) {
@@ -121,12 +125,24 @@ export class Client {
     return this.request("GET", `/v1/instances/${encodeURIComponent(id)}`);
   }
 
-  instanceAction(id: string, action: "stop" | "start" | "reboot" | "terminate"): Promise<Instance> {
+  instanceAction(id: string, action: "stop" | "start" | "reboot" | "terminate" | "deallocate" | "generalize"): Promise<Instance> {
     return this.request("POST", `/v1/instances/${encodeURIComponent(id)}/${action}`);
   }
 
   async consoleOutput(id: string): Promise<string> {
     return (await this.request<{ output: string }>("GET", `/v1/instances/${encodeURIComponent(id)}/console`)).output;
+  }
+
+  createImage(req: ImagesPost): Promise<{ image: Image; operation: Operation }> {
+    return this.request("POST", "/v1/images", { json: req });
+  }
+
+  deregisterImage(id: string, deleteSnapshots: boolean): Promise<DeregisterWire> {
+    return this.request("POST", `/v1/images/${encodeURIComponent(id)}/deregister`, { json: { deleteSnapshots } });
+  }
+
+  async passwordData(id: string): Promise<{ instanceId: string; passwordData: string; timestamp: string | null }> {
+    return this.request("GET", `/v1/instances/${encodeURIComponent(id)}/password-data`);
   }
 
   exportImage(id: string, format: ImageExportPost["format"]): Promise<Operation> {

@@ -66,6 +66,16 @@ export interface ConfigDriveContent {
   hostname: string | null;
   publicKeys: string[];
   userData: string | null;
+  /** The default user's new password as a crypt(3) SHA-512 hash; never the plaintext. */
+  password: { user: string; hash: string } | null;
+}
+
+/** Offline work on a guest disk (libguestfs). */
+export interface GuestTools {
+  /** Removes machine identity and secrets from a qcow2, in the spirit of waagent -deprovision. */
+  generalize(disk: string, options: { removeUser: string | null }): Promise<void>;
+  /** What a generalized disk must not hold; an empty list when clean. */
+  findLeftovers(disk: string): Promise<string[]>;
 }
 
 export interface ConfigDrive {

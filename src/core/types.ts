@@ -47,6 +47,10 @@ export interface Image {
   virtualSize: number;
   sourceFormat: string | null;
   blockDeviceMappings: BlockDeviceMapping[];
+  /** The instance it was captured from, if any. */
+  sourceInstanceId: InstanceId | null;
+  /** How the disks were read at capture: clean (stopped), crash-consistent, or filesystems frozen by the guest agent. */
+  consistency: "clean" | "crash-consistent" | "fs-frozen" | null;
   tags: Tags;
   createdAt: string;
 }
@@ -87,6 +91,17 @@ export interface VmRuntime {
   consoleOffset?: number;
 }
 
+/** EC2Launch's modes: Random, Specify, Keep (DoNothing: none). */
+export type AdminPasswordMode = "random" | "specify" | "keep" | "none";
+
+export interface AdminPassword {
+  mode: AdminPasswordMode;
+  /** random only: the password encrypted with the key pair's RSA key, PKCS#1 v1.5, base64 (EC2 GetPasswordData). */
+  passwordData: string | null;
+  /** When the guest reported the password set. */
+  setAt: string | null;
+}
+
 export interface Instance {
   id: InstanceId;
   imageId: ImageId;
@@ -102,6 +117,7 @@ export interface Instance {
   bootVolumeId: VolumeId;
   userData: string | null;
   ready: boolean;
+  adminPassword: AdminPassword;
   runtime: VmRuntime | null;
   launchedAt: string;
   tags: Tags;

@@ -1,4 +1,4 @@
-import { open, stat } from "node:fs/promises";
+import { open, readFile, stat } from "node:fs/promises";
 
 export async function fileSize(path: string): Promise<number> {
   return stat(path).then((s) => s.size, () => 0);
@@ -36,4 +36,10 @@ export async function waitForConsoleLine(
     await new Promise((r) => setTimeout(r, 250));
   }
   return undefined;
+}
+
+/** Whether the console log holds a matching line after `offset`. */
+export async function consoleHas(path: string, offset: number, pattern: RegExp): Promise<boolean> {
+  const text = await readFile(path).then((b) => b.subarray(offset).toString("utf8"), () => "");
+  return text.split(/\r?\n/).some((l) => pattern.test(l));
 }

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { Catalog, ChunkStore, ConfigDrive, Hypervisor, ManifestStore } from "../core/ports.ts";
+import type { Catalog, ChunkStore, ConfigDrive, GuestTools, Hypervisor, ManifestStore } from "../core/ports.ts";
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -13,6 +13,8 @@ export interface Settings {
   bootTimeoutMs: number;
   /** How long a clean (ACPI) shutdown may take before a hard stop. */
   shutdownTimeoutMs: number;
+  /** What instances may reserve on this host, in all. */
+  capacity: { vcpus: number; memoryMiB: number };
 }
 
 /** Everything a use case may touch, handed in by the daemon at start-up. */
@@ -20,6 +22,7 @@ export interface ServiceContext {
   catalog: Catalog;
   hypervisor: Hypervisor;
   configDrive: ConfigDrive;
+  guestTools: GuestTools;
   chunks: ChunkStore;
   manifests: ManifestStore;
   settings: Settings;

@@ -5,6 +5,7 @@ import { extractOva } from "../adapters/images/ova.ts";
 import { conflict, notFound } from "../core/errors.ts";
 import { newId, type ImageId } from "../core/ids.ts";
 import type { Image, Operation, OsState, OsType, Tags } from "../core/types.ts";
+import { matchesTags, matchesWildcard } from "./filters.ts";
 import { paths, type ServiceContext } from "./context.ts";
 import type { Operations } from "./operations.ts";
 import type { Snapshots } from "./snapshots.ts";
@@ -32,8 +33,17 @@ export interface ImportImageRequest {
 
 export interface ImageFilter {
   state?: string;
+  /** Wildcards: * and ? */
   name?: string;
   osState?: string;
+  tags?: Tags;
+  sourceInstanceId?: string;
+}
+
+export interface DeregisterResult {
+  image: Image;
+  deletedSnapshots: string[];
+  keptSnapshots: { id: string; reason: string }[];
 }
 
 export class Images {
@@ -53,8 +63,40 @@ export class Images {
     return this.ctx.catalog.images
       .list()
       .filter((i) => (filter.state ? i.state === filter.state : i.state !== "deregistered"))
-      .filter((i) => !filter.name || i.name === filter.name)
-      .filter((i) => !filter.osState || i.osState === filter.osState);
+      .filter((i) => !filter.name || matchesWildcard(filter.name, i.name))
+      .filter((i) => !filter.osState || i.osState === filter.osState)
+      .filter((i) => !filter.sourceInstanceId || i.sourceInstanceId === filter.sourceInstanceId)
+      .filter((i) => matchesTags(i.tags, filter.tags));
+  }
+
+  checkNameFree(name: string): void {
+    if (this.ctx.catalog.images.list().some((i) => i.name === name && i.state !== "deregistered")) {
+      throw conflict("IMAGE_NAME_EXISTS", `An image named ${name} already exists`);
+    }
+  }
+
+  /**
+   * Deregisters an image: it stays listable with state=deregistered and can no
+   * longer be launched. With deleteSnapshots, its snapshots go too, except
+   * those another image or a volume still uses, which are kept and say why.
+   */
+  async deregister(id: string, deleteSnapshots: boolean): Promise<DeregisterResult> {
+    const image = this.get(id);
+    if (image.state === "deregistered") throw conflict("IMAGE_DEREGISTERED", `Image ${id} is already deregistered`);
+    if (image.state === "pending") throw conflict("IMAGE_PENDING", `Cannot deregister image ${id} while it is pending`);
+    const updated: Image = { ...image, state: "deregistered", stateReason: "Deregistered by the user" };
+    this.ctx.catalog.images.update(updated);
+    const result: DeregisterResult = { image: updated, deletedSnapshots: [], keptSnapshots: [] };
+    if (!deleteSnapshots) return result;
+    for (const m of image.blockDeviceMappings) {
+      try {
+        await this.snapshots.delete(m.snapshotId);
+        result.deletedSnapshots.push(m.snapshotId);
+      } catch (err) {
+        result.keptSnapshots.push({ id: m.snapshotId, reason: (err as Error).message });
+      }
+    }
+    return result;
   }
 
   /** An image that can be launched now, or a 409 that says why not. */
@@ -75,9 +117,7 @@ export class Images {
   async import(req: ImportImageRequest): Promise<{ image: Image; operation: Operation }> {
     let disk = req.file;
     try {
-      if (this.ctx.catalog.images.list().some((i) => i.name === req.name && i.state !== "deregistered")) {
-        throw conflict("IMAGE_NAME_EXISTS", `An image named ${req.name} already exists`);
-      }
+      this.checkNameFree(req.name);
       disk = (await extractOva(req.file)) ?? req.file;
       const info = await inspectDisk(disk);
       const imageId = newId<ImageId>("image");
@@ -96,6 +136,8 @@ export class Images {
         virtualSize: info.virtualSize,
         sourceFormat: disk === req.file ? info.format : `ova/${info.format}`,
         blockDeviceMappings: [{ deviceName: "/dev/vda", snapshotId: snap.id, volumeSize: info.virtualSize, deleteOnTermination: true }],
+        sourceInstanceId: null,
+        consistency: "clean",
         tags: req.tags ?? {},
         createdAt: new Date().toISOString(),
       };

@@ -1,14 +1,16 @@
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { badRequest, notFound } from "../core/errors.ts";
+import { badRequest, conflict, notFound } from "../core/errors.ts";
 import { newId, type InstanceId } from "../core/ids.ts";
 import { transitionInstance, type InstanceAction, type InstanceState } from "../core/instance-state.ts";
 import { defaultInstanceType, findInstanceType } from "../core/instance-types.ts";
 import type { Vm, VmSpec } from "../core/ports.ts";
-import type { Instance, Tags, Volume } from "../core/types.ts";
+import type { AdminPasswordMode, Instance, Tags, Volume } from "../core/types.ts";
+import { matchesTags } from "./filters.ts";
+import { defaultPasswordMode, planPassword, type PasswordPlan } from "./passwords.ts";
 import type { VmRegistry } from "./vm-registry.ts";
 import type { Volumes } from "./volumes.ts";
-import { fileSize, waitForConsoleLine } from "./console-watch.ts";
+import { consoleHas, fileSize, waitForConsoleLine } from "./console-watch.ts";
 import { paths, type ServiceContext } from "./context.ts";
 import { newMacAddress, newSmbiosUuid } from "./identity.ts";
 import type { Images } from "./images.ts";
@@ -24,12 +26,21 @@ export interface RunInstancesRequest {
   tags?: Tags;
   /** New data volumes for each instance: empty of a size, or from a snapshot. */
   dataVolumes?: { sizeGiB?: number; snapshotId?: string; deleteOnTermination?: boolean }[];
+  adminPassword?: AdminPasswordMode;
+  /** For specify: the plaintext, zeroed once hashed. */
+  adminPasswordPlain?: Buffer;
+  /** Launch a specialized image more than once at a time, knowing the copies share an identity. */
+  allowDuplicateIdentity?: boolean;
 }
 
 export interface InstanceFilter {
   state?: string;
   imageId?: string;
+  tags?: Tags;
 }
+
+/** States in which an instance holds its vCPUs and memory on the host (a stopped one still does). */
+const reservingStates: readonly InstanceState[] = ["pending", "running", "rebooting", "stopping", "stopped", "shutting-down"];
 
 const readyLine = /imagesmith-guest: ready/;
 const liveStates: readonly InstanceState[] = ["pending", "running", "rebooting", "stopping"];
@@ -57,7 +68,22 @@ export class Instances {
     return this.ctx.catalog.instances
       .list()
       .filter((i) => !filter.state || i.state === filter.state)
-      .filter((i) => !filter.imageId || i.imageId === filter.imageId);
+      .filter((i) => !filter.imageId || i.imageId === filter.imageId)
+      .filter((i) => matchesTags(i.tags, filter.tags));
+  }
+
+  /** vCPUs and memory reserved by instances; refuses what would exceed the host's capacity. */
+  private checkCapacity(vcpus: number, memoryMiB: number): void {
+    const held = this.ctx.catalog.instances.list().filter((i) => reservingStates.includes(i.state));
+    const usedCpu = held.reduce((n, i) => n + i.vcpus, 0);
+    const usedMem = held.reduce((n, i) => n + i.memoryMiB, 0);
+    const { vcpus: cap, memoryMiB: capMem } = this.ctx.settings.capacity;
+    if (usedCpu + vcpus > cap || usedMem + memoryMiB > capMem) {
+      throw conflict(
+        "INSUFFICIENT_CAPACITY",
+        `Not enough host capacity for ${vcpus} vCPUs and ${memoryMiB} MiB: ${usedCpu}/${cap} vCPUs and ${usedMem}/${capMem} MiB are reserved; stopped instances keep their reservation until deallocated or terminated`,
+      );
+    }
   }
 
   async consoleOutput(id: string): Promise<string> {
@@ -70,7 +96,7 @@ export class Instances {
   }
 
   /** Registers count instances as pending and launches them in the background. */
-  run(req: RunInstancesRequest): Instance[] {
+  async run(req: RunInstancesRequest): Promise<Instance[]> {
     const image = this.images.launchable(req.imageId);
     const type = findInstanceType(req.instanceType ?? defaultInstanceType);
     const key = req.keyName ? this.keyPairs.get(req.keyName) : null;
@@ -78,6 +104,25 @@ export class Instances {
     if (!root) throw badRequest("IMAGE_HAS_NO_DISK", `Image ${image.id} has no root disk`);
     if (req.hostname && req.count > 1) {
       throw badRequest("HOSTNAME_NEEDS_SINGLE_INSTANCE", "A hostname can be given only when launching one instance");
+    }
+    if (image.osState === "specialized" && !req.allowDuplicateIdentity) {
+      const live = this.list({ imageId: image.id }).filter((i) => i.state !== "terminated" && i.state !== "shutting-down");
+      if (req.count > 1 || live.length > 0) {
+        const others = live.length > 0 ? `; ${live.map((i) => i.id).join(", ")} already run from it` : "";
+        throw conflict(
+          "DUPLICATE_IDENTITY",
+          `Cannot launch ${req.count} instance(s) of specialized image ${image.id}${others}: a specialized image keeps its hostname, machine-id, SSH host keys and users, so copies would share one identity on the network. Use a generalized image, or pass allowDuplicateIdentity (--allow-duplicate-identity) if you mean it`,
+        );
+      }
+    }
+    this.checkCapacity(type.vcpus * req.count, type.memoryMiB * req.count);
+    const mode = req.adminPassword ?? defaultPasswordMode(image);
+    if (req.adminPasswordPlain && mode !== "specify") throw badRequest("PASSWORD_NOT_EXPECTED", `A password is given only with the specify mode, not ${mode}`);
+    // One random password per instance; a specified one is hashed once for all.
+    const plans: PasswordPlan[] = [];
+    for (let n = 0; n < req.count; n++) {
+      if (mode === "specify" && plans[0]) plans.push(plans[0]);
+      else plans.push(await planPassword({ image, mode, keyPair: key, specified: req.adminPasswordPlain ?? null }));
     }
     const now = new Date().toISOString();
     const launched: Instance[] = [];
@@ -101,6 +146,7 @@ export class Instances {
           bootVolumeId: volume.id,
           userData: req.userData ?? null,
           ready: false,
+          adminPassword: { mode, passwordData: plans[n]?.passwordData ?? null, setAt: null },
           runtime: null,
           launchedAt: now,
           tags: req.tags ?? {},
@@ -110,7 +156,7 @@ export class Instances {
         launched.push(inst);
       }
     });
-    for (const inst of launched) void this.launch(inst.id, key?.publicKey ?? null);
+    launched.forEach((inst, n) => void this.launch(inst.id, key?.publicKey ?? null, plans[n]?.configDrive ?? null));
     return launched;
   }
 
@@ -123,6 +169,8 @@ export class Instances {
   }
 
   start(id: string): Instance {
+    const before = this.get(id);
+    if (before.state === "deallocated") this.checkCapacity(before.vcpus, before.memoryMiB);
     const inst = this.change(id, "start", { stateReason: null });
     void this.boot(id).catch((err: unknown) => this.bootFailed(id, err));
     return inst;
@@ -137,6 +185,39 @@ export class Instances {
     await vm.reset();
     void this.awaitReady(id, vm, offset);
     return inst;
+  }
+
+  /** Resolves once the instance is in `state`; rejects on timeout. */
+  async waitFor(id: string, state: InstanceState, timeoutMs: number): Promise<Instance> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const inst = this.get(id);
+      if (inst.state === state) return inst;
+      if (Date.now() > deadline) throw new Error(`Instance ${id} did not become ${state} within ${timeoutMs / 1000} s (it is ${inst.state})`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /** Releases a stopped instance's vCPU and memory reservation (Azure's "Stopped (deallocated)"). */
+  deallocate(id: string): Instance {
+    return this.change(id, "deallocate", { stateReason: "User initiated deallocation" });
+  }
+
+  /**
+   * The user generalized the guest from inside (Sysprep, waagent -deprovision)
+   * and shut it down: it can no longer start; images captured from it are generalized.
+   */
+  generalize(id: string): Instance {
+    return this.change(id, "generalize", { stateReason: "Generalized in the guest by the user" });
+  }
+
+  /** EC2 GetPasswordData: the ciphertext only; the platform cannot decrypt it. */
+  passwordData(id: string): { passwordData: string; setAt: string | null } {
+    const inst = this.get(id);
+    if (inst.adminPassword.mode !== "random" || !inst.adminPassword.passwordData) {
+      throw conflict("NO_PASSWORD_DATA", `Instance ${id} has no generated password: its admin password mode is ${inst.adminPassword.mode}`);
+    }
+    return { passwordData: inst.adminPassword.passwordData, setAt: inst.adminPassword.setAt };
   }
 
   terminate(id: string): Instance {
@@ -158,8 +239,12 @@ export class Instances {
         this.ctx.log.info({ instanceId: inst.id, pid: vm.runtime.pid }, "reattached to running VM");
         this.supervise(inst.id, vm, inst.runtime?.consoleOffset ?? 0);
         if (inst.state === "stopping") void vm.shutdown(this.ctx.settings.shutdownTimeoutMs);
+      } else if (inst.state === "pending" && !inst.runtime && (await fileSize(this.configDrivePath(inst.id))) > 0) {
+        // Interrupted after its config drive was written (with any password hash): boot it.
+        void this.boot(inst.id).catch((err: unknown) => this.bootFailed(inst.id, err));
       } else if (inst.state === "pending" && !inst.runtime) {
-        void this.launch(inst.id, this.publicKeyOf(inst));
+        this.save({ ...inst, state: "shutting-down" });
+        await this.finishTermination(inst.id, "The daemon stopped before the instance's config drive was written");
       } else {
         this.save({ ...inst, state: "stopped", runtime: null, ready: false, stateReason: "The VM process ended while the daemon was down" });
       }
@@ -182,12 +267,7 @@ export class Instances {
     }
   }
 
-  private publicKeyOf(inst: Instance): string | null {
-    if (!inst.keyName) return null;
-    return this.ctx.catalog.keyPairs.list().find((k) => k.name === inst.keyName)?.publicKey ?? null;
-  }
-
-  private async launch(id: string, publicKey: string | null): Promise<void> {
+  private async launch(id: string, publicKey: string | null, password: PasswordPlan["configDrive"]): Promise<void> {
     try {
       const inst = this.get(id);
       const image = this.images.get(inst.imageId);
@@ -199,6 +279,7 @@ export class Instances {
         hostname: image.osState === "generalized" ? inst.hostname : null,
         publicKeys: publicKey ? [publicKey] : [],
         userData: inst.userData,
+        password,
       });
       await this.boot(id);
     } catch (err) {
@@ -254,11 +335,31 @@ export class Instances {
       const inst = this.get(id);
       if (inst.state !== "pending" && inst.state !== "rebooting") return;
       const stateReason = line ? null : `The guest did not report ready within ${this.ctx.settings.bootTimeoutMs / 1000} s`;
-      this.change(id, "boot", { ready: line !== undefined, stateReason, runtime: { ...(inst.runtime ?? vm.runtime), sshPort } });
+      const passwordSet = inst.adminPassword.setAt ?? ((await consoleHas(this.consoleLog(id), offset, /imagesmith-guest: password set/)) ? new Date().toISOString() : null);
+      this.change(id, "boot", {
+        ready: line !== undefined,
+        stateReason,
+        adminPassword: { ...inst.adminPassword, setAt: passwordSet },
+        runtime: { ...(inst.runtime ?? vm.runtime), sshPort },
+      });
+      if (passwordSet && !inst.adminPassword.setAt) await this.wipePasswordHash(inst);
       this.ctx.log.info({ instanceId: id, sshPort, ready: line !== undefined }, "instance running");
     } catch (err) {
       this.ctx.log.error({ instanceId: id, err: (err as Error).message }, "opening SSH failed");
     }
+  }
+
+  /** Once the guest confirmed its password, the config drive no longer carries even its hash. */
+  private async wipePasswordHash(inst: Instance): Promise<void> {
+    const image = this.images.get(inst.imageId);
+    const key = inst.keyName ? this.ctx.catalog.keyPairs.list().find((k) => k.name === inst.keyName) : undefined;
+    await this.ctx.configDrive.build(this.configDrivePath(inst.id), {
+      instanceId: inst.id,
+      hostname: image.osState === "generalized" ? inst.hostname : null,
+      publicKeys: key ? [key.publicKey] : [],
+      userData: inst.userData,
+      password: null,
+    });
   }
 
   private onVmExit(id: string, vm: Vm): void {

@@ -1,4 +1,5 @@
 import type { ServiceContext } from "./context.ts";
+import { ImageCapture } from "./image-capture.ts";
 import { Images } from "./images.ts";
 import { Instances } from "./instances.ts";
 import { KeyPairs } from "./key-pairs.ts";
@@ -15,6 +16,7 @@ export class Services {
   readonly volumes: Volumes;
   readonly images: Images;
   readonly instances: Instances;
+  readonly imageCapture: ImageCapture;
 
   constructor(readonly ctx: ServiceContext) {
     const vms = new VmRegistry();
@@ -24,6 +26,7 @@ export class Services {
     this.volumes = new Volumes(ctx, this.operations, this.snapshots, vms);
     this.images = new Images(ctx, this.operations, this.snapshots);
     this.instances = new Instances(ctx, this.images, this.keyPairs, this.volumes, vms);
+    this.imageCapture = new ImageCapture(ctx, this.operations, this.images, this.instances, this.volumes, this.snapshots, vms);
   }
 
   /** After a restart: fail or finish what was under way, find running VMs again. */

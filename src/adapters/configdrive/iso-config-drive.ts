@@ -11,6 +11,10 @@ const run = promisify(execFile);
 export function metaData(c: ConfigDriveContent): string {
   const lines = [`instance-id: ${c.instanceId}`];
   if (c.hostname) lines.push(`local-hostname: ${c.hostname}`);
+  if (c.password) {
+    // A hash, as cloud-init's chpasswd takes: the plaintext never reaches the drive.
+    lines.push(`admin-user: ${c.password.user}`, `admin-password-hash: ${c.password.hash}`);
+  }
   if (c.publicKeys.length > 0) {
     lines.push("public-keys:");
     for (const k of c.publicKeys) lines.push(`  - ${k}`);

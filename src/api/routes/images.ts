@@ -8,7 +8,7 @@ import { badRequest } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
 import { paths } from "../../services/context.ts";
 import type { Api } from "../server.ts";
-import { IdParams, Image, ImageExportPost, ImageImported, ImagesImportQuery, ImagesListQuery, Operation } from "../schemas.ts";
+import { IdParams, Image, ImageDeregistered, ImageDeregisterPost, ImageExportPost, ImageImported, ImagesImportQuery, ImagesListQuery, ImagesPost, Operation, tagFilter } from "../schemas.ts";
 
 const maxUploadBytes = 2 ** 40; // 1 TiB
 
@@ -47,8 +47,30 @@ export function imageRoutes(api: Api): void {
     },
   });
   app.get("/v1/images", {
-    schema: { summary: "List images", tags: ["images"], querystring: ImagesListQuery, response: { 200: Type.Object({ images: Type.Array(Image) }) } },
-    handler: async (req) => ({ images: services.images.list(req.query) }),
+    schema: { summary: "List images (deregistered ones only with state=deregistered)", tags: ["images"], querystring: ImagesListQuery, response: { 200: Type.Object({ images: Type.Array(Image) }) } },
+    handler: async (req) => {
+      const { tag, ...rest } = req.query;
+      return { images: services.images.list({ ...rest, tags: tagFilter(tag) }) };
+    },
+  });
+  app.post("/v1/images", {
+    schema: {
+      summary: "Create an image from an instance (CreateImage); pending at once, available when its operation ends",
+      tags: ["images"],
+      body: ImagesPost,
+      response: { 202: ImageImported },
+    },
+    handler: async (req, reply) => reply.status(202).send(services.imageCapture.create(req.body)),
+  });
+  app.post("/v1/images/:id/deregister", {
+    schema: {
+      summary: "Deregister an image, optionally deleting the snapshots nothing else uses",
+      tags: ["images"],
+      params: IdParams,
+      body: ImageDeregisterPost,
+      response: { 200: ImageDeregistered },
+    },
+    handler: async (req) => services.images.deregister(req.params.id, req.body.deleteSnapshots === true),
   });
   app.post("/v1/images/:id/export", {
     schema: {

@@ -1,11 +1,21 @@
 import type { Instance } from "../../core/types.ts";
 import type { Api } from "../server.ts";
-import { IdParams, Instance as InstanceSchema, InstanceConsole, InstancesList, InstancesListQuery, InstancesPost, type InstanceWire } from "../schemas.ts";
+import {
+  IdParams,
+  Instance as InstanceSchema,
+  InstanceConsole,
+  InstancePasswordData,
+  InstancesList,
+  InstancesListQuery,
+  InstancesPost,
+  tagFilter,
+  type InstanceWire,
+} from "../schemas.ts";
 
 /** The wire form: runtime internals (pid, sockets) stay inside the daemon. */
 export function instanceWire(i: Instance): InstanceWire {
-  const { runtime, userData: _userData, ...rest } = i;
-  return { ...rest, sshPort: runtime?.sshPort || null };
+  const { runtime, userData: _userData, adminPassword, ...rest } = i;
+  return { ...rest, adminPasswordMode: adminPassword.mode, passwordSetAt: adminPassword.setAt, sshPort: runtime?.sshPort || null };
 }
 
 export function instanceRoutes(api: Api): void {
@@ -14,14 +24,22 @@ export function instanceRoutes(api: Api): void {
   app.post("/v1/instances", {
     schema: { summary: "Launch instances from an image", tags, body: InstancesPost, response: { 201: InstancesList } },
     handler: async (req, reply) => {
-      const { count = 1, ...rest } = req.body;
-      const instances = services.instances.run({ ...rest, count });
+      const { count = 1, adminPassword, ...rest } = req.body;
+      const instances = await services.instances.run({
+        ...rest,
+        count,
+        adminPassword: adminPassword?.mode,
+        adminPasswordPlain: adminPassword?.password !== undefined ? Buffer.from(adminPassword.password) : undefined,
+      });
       return reply.status(201).send({ instances: instances.map(instanceWire) });
     },
   });
   app.get("/v1/instances", {
     schema: { summary: "List instances", tags, querystring: InstancesListQuery, response: { 200: InstancesList } },
-    handler: async (req) => ({ instances: services.instances.list(req.query).map(instanceWire) }),
+    handler: async (req) => {
+      const { tag, ...rest } = req.query;
+      return { instances: services.instances.list({ ...rest, tags: tagFilter(tag) }).map(instanceWire) };
+    },
   });
   app.get("/v1/instances/:id", {
     schema: { summary: "Show an instance", tags, params: IdParams, response: { 200: InstanceSchema } },
@@ -40,7 +58,16 @@ export function instanceRoutes(api: Api): void {
     start: (id: string) => services.instances.start(id),
     reboot: (id: string) => services.instances.reboot(id),
     terminate: (id: string) => services.instances.terminate(id),
+    deallocate: (id: string) => services.instances.deallocate(id),
+    generalize: (id: string) => services.instances.generalize(id),
   };
+  app.get("/v1/instances/:id/password-data", {
+    schema: { summary: "The generated admin password, encrypted with the key pair (EC2 GetPasswordData)", tags, params: IdParams, response: { 200: InstancePasswordData } },
+    handler: async (req) => {
+      const { passwordData, setAt } = services.instances.passwordData(req.params.id);
+      return { instanceId: req.params.id, passwordData, timestamp: setAt };
+    },
+  });
   for (const [action, run] of Object.entries(actions)) {
     app.post(`/v1/instances/:id/${action}`, {
       schema: { summary: `${action[0]?.toUpperCase()}${action.slice(1)} an instance`, tags, params: IdParams, response: { 202: InstanceSchema } },

@@ -3,9 +3,9 @@ import type { Client, Image } from "../../client/client.ts";
 import { CliError, clientFor } from "../context.ts";
 import { print } from "../output.ts";
 import { progressBar } from "../progress.ts";
-import { waitWithProgress } from "../operation-wait.ts";
+import { collect, parseTags, waitWithProgress } from "../operation-wait.ts";
 
-const columns = ["id", "name", "state", "osType", "osState", "virtualSize", "createdAt"];
+const columns = ["id", "name", "state", "osType", "osState", "sourceInstanceId", "consistency", "stateReason"];
 
 async function waitImage(client: Client, id: string, state: Image["state"], timeoutMs: number): Promise<Image> {
   const deadline = Date.now() + timeoutMs;
@@ -47,6 +47,48 @@ export function imageCommand(): Command {
       print(output, await client.getImage(image.id), columns);
     });
   cmd
+    .command("create")
+    .description("create an image from an instance; prints it pending at once (then: image wait available ID)")
+    .requiredOption("--instance <id>", "source instance")
+    .requiredOption("--name <name>", "image name, unique")
+    .option("--description <text>", "description")
+    .option("--generalize", "generalize a copy offline (virt-sysprep); the instance keeps running")
+    .option("--remove-user", "with --generalize: also remove the image's default user (deprovision+user)")
+    .option("--no-reboot", "do not stop the instance: snapshot it running (crash-consistent)")
+    .option("--exclude-volume <id>", "leave a data volume out; repeatable", collect)
+    .option("--tag <k=v>", "image tag; repeatable", collect)
+    .option("--snapshot-tag <k=v>", "tag for the image's snapshots; repeatable", collect)
+    .option("--wait", "wait until it is available")
+    .action(async (o: { instance: string; name: string; description?: string; generalize?: boolean; removeUser?: boolean; reboot: boolean; excludeVolume?: string[]; tag?: string[]; snapshotTag?: string[]; wait?: boolean }, c: Command) => {
+      const { client, output } = clientFor(c);
+      if (o.removeUser && !o.generalize) throw new CliError("--remove-user goes with --generalize");
+      const { image, operation } = await client.createImage({
+        instanceId: o.instance,
+        name: o.name,
+        description: o.description,
+        generalize: o.generalize,
+        removeUser: o.removeUser,
+        noReboot: !o.reboot,
+        excludeVolumeIds: o.excludeVolume,
+        tags: parseTags(o.tag),
+        snapshotTags: parseTags(o.snapshotTag),
+      });
+      if (o.wait) await waitWithProgress(client, operation, `creating ${image.id}`);
+      print(output, o.wait ? await client.getImage(image.id) : image, columns);
+    });
+  cmd
+    .command("deregister <id>")
+    .description("deregister an image; with --delete-snapshots, its snapshots too unless something else uses them")
+    .option("--delete-snapshots", "delete the image's snapshots")
+    .action(async (id: string, o: { deleteSnapshots?: boolean }, c: Command) => {
+      const { client, output } = clientFor(c);
+      const r = await client.deregisterImage(id, o.deleteSnapshots === true);
+      if (output === "json") return print(output, r, []);
+      print(output, r.image, columns);
+      for (const s of r.deletedSnapshots) process.stdout.write(`deleted ${s}\n`);
+      for (const k of r.keptSnapshots) process.stdout.write(`kept ${k.id}: ${k.reason}\n`);
+    });
+  cmd
     .command("export <id>")
     .description("export an image's root disk: raw, qcow2, vhd (fixed, Azure-ready), vmdk (streamOptimized), vdi")
     .addOption(new Option("--format <format>", "disk format").choices(["raw", "qcow2", "vhd", "vmdk", "vdi"]).makeOptionMandatory())
@@ -61,11 +103,13 @@ export function imageCommand(): Command {
     .command("list")
     .description("list images")
     .option("--state <state>", "only images in this state (deregistered ones only with this)")
-    .option("--name <name>", "only images with this name")
+    .option("--name <pattern>", "only images whose name matches (wildcards * and ?)")
     .option("--os-state <state>", "generalized or specialized")
-    .action(async (o: { state?: Image["state"]; name?: string; osState?: Image["osState"] }, c: Command) => {
+    .option("--tag <k=v>", "only images with this tag (value may hold wildcards); repeatable", collect)
+    .option("--source-instance <id>", "only images captured from this instance")
+    .action(async (o: { state?: Image["state"]; name?: string; osState?: Image["osState"]; tag?: string[]; sourceInstance?: string }, c: Command) => {
       const { client, output } = clientFor(c);
-      print(output, await client.listImages({ state: o.state, name: o.name, osState: o.osState }), columns);
+      print(output, await client.listImages({ state: o.state, name: o.name, osState: o.osState, tag: o.tag, sourceInstanceId: o.sourceInstance }), columns);
     });
   cmd
     .command("show <id>")

@@ -5,10 +5,18 @@ import type { Instance } from "../../client/client.ts";
 import { CliError, clientFor } from "../context.ts";
 import { print } from "../output.ts";
 import { progressBar } from "../progress.ts";
-import { collect } from "../operation-wait.ts";
+import { collect, parseTags } from "../operation-wait.ts";
 
 const columns = ["id", "state", "ready", "imageId", "instanceType", "hostname", "sshPort", "stateReason"];
-const actions = ["stop", "start", "reboot", "terminate"] as const;
+const actions = ["stop", "start", "reboot", "terminate", "deallocate", "generalize"] as const;
+const actionHelp: Record<(typeof actions)[number], string> = {
+  stop: "stop an instance (it keeps its vCPU and memory reservation)",
+  start: "start a stopped or deallocated instance",
+  reboot: "reboot an instance",
+  terminate: "terminate an instance; volumes marked deleteOnTermination go with it",
+  deallocate: "release a stopped instance's vCPU and memory reservation",
+  generalize: "mark a stopped instance generalized after Sysprep/deprovision inside it; it can no longer start",
+};
 
 export function instanceCommand(): Command {
   const cmd = new Command("instance").description("virtual machines");
@@ -21,10 +29,21 @@ export function instanceCommand(): Command {
     .option("--type <type>", "instance type (is.nano, is.micro, is.small, …)")
     .option("--user-data <file>", "user data (a script starting with #! runs once at first boot)")
     .option("--hostname <name>", "hostname (one instance only; default derived from the instance id)")
+    .option("--admin-password <mode>", "random (generated, encrypted with the key pair), keep or none; default per image")
+    .option("--admin-password-file <file>", "specify the admin password: read from this file, never stored")
+    .option("--allow-duplicate-identity", "launch a specialized image more than once at a time")
+    .option("--tag <k=v>", "instance tag; repeatable", collect)
     .option("--data-volume <GiB|snap-id>", "a new data volume for each instance, empty of this size or from a snapshot; repeatable", collect)
     .option("--wait", "wait until the instances are running")
-    .action(async (o: { image: string; key?: string; count: string; type?: string; userData?: string; hostname?: string; dataVolume?: string[]; wait?: boolean }, c: Command) => {
+    .action(async (o: { image: string; key?: string; count: string; type?: string; userData?: string; hostname?: string; dataVolume?: string[]; wait?: boolean; adminPassword?: string; adminPasswordFile?: string; allowDuplicateIdentity?: boolean; tag?: string[] }, c: Command) => {
       const { client, output } = clientFor(c);
+      if (o.adminPassword && !["random", "keep", "none"].includes(o.adminPassword)) throw new CliError(`--admin-password is random, keep or none, not ${o.adminPassword}`);
+      if (o.adminPassword && o.adminPasswordFile) throw new CliError("Give --admin-password or --admin-password-file, not both");
+      const adminPassword = o.adminPasswordFile
+        ? { mode: "specify" as const, password: (await readFile(o.adminPasswordFile, "utf8")).replace(/\r?\n$/, "") }
+        : o.adminPassword
+          ? { mode: o.adminPassword as "random" | "keep" | "none" }
+          : undefined;
       const count = Number(o.count);
       if (!Number.isInteger(count)) throw new CliError(`--count must be a whole number, not ${o.count}`);
       let instances = await client.runInstances({
@@ -35,6 +54,9 @@ export function instanceCommand(): Command {
         userData: o.userData ? await readFile(o.userData, "utf8") : undefined,
         hostname: o.hostname,
         dataVolumes: o.dataVolume?.map((v) => (v.startsWith("snap-") ? { snapshotId: v } : { sizeGiB: Number(v) })),
+        adminPassword,
+        allowDuplicateIdentity: o.allowDuplicateIdentity,
+        tags: parseTags(o.tag),
       });
       if (o.wait) instances = await waitWithBar(c, instances.map((i) => i.id), "running", 600);
       print(output, instances, columns);
@@ -44,9 +66,10 @@ export function instanceCommand(): Command {
     .description("list instances")
     .option("--state <state>", "only instances in this state")
     .option("--image <id>", "only instances launched from this image")
-    .action(async (o: { state?: Instance["state"]; image?: string }, c: Command) => {
+    .option("--tag <k=v>", "only instances with this tag (value may hold wildcards); repeatable", collect)
+    .action(async (o: { state?: Instance["state"]; image?: string; tag?: string[] }, c: Command) => {
       const { client, output } = clientFor(c);
-      print(output, await client.listInstances({ state: o.state, imageId: o.image }), columns);
+      print(output, await client.listInstances({ state: o.state, imageId: o.image, tag: o.tag }), columns);
     });
   cmd
     .command("show <id>")
@@ -58,12 +81,23 @@ export function instanceCommand(): Command {
   for (const action of actions) {
     cmd
       .command(`${action} <id>`)
-      .description(`${action} an instance`)
+      .description(actionHelp[action])
       .action(async (id: string, _o: unknown, c: Command) => {
         const { client, output } = clientFor(c);
         print(output, await client.instanceAction(id, action), columns);
       });
   }
+  cmd
+    .command("get-password <id>")
+    .description("decrypt the generated admin password locally with the key pair's private key (--output json: the ciphertext)")
+    .option("--key <file>", "the key pair's private key (.pem); needed unless --output json")
+    .action(async (id: string, o: { key?: string }, c: Command) => {
+      const { client, output } = clientFor(c);
+      const data = await client.passwordData(id);
+      if (output === "json") return print(output, data, []);
+      if (!o.key) throw new CliError("Give --key K.pem to decrypt the password, or --output json for the ciphertext");
+      process.stdout.write(`${await decryptPassword(data.passwordData, o.key)}\n`);
+    });
   cmd
     .command("console <id>")
     .description("print the serial console output")
@@ -114,4 +148,18 @@ async function waitWithBar(c: Command, ids: string[], state: Instance["state"], 
   } finally {
     bar.stop();
   }
+}
+
+/** PKCS#1 v1.5 RSA decryption, as `aws ec2 get-password-data --priv-launch-key`, with openssl (Node 20 refuses this padding). */
+async function decryptPassword(passwordData: string, keyFile: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn("openssl", ["pkeyutl", "-decrypt", "-inkey", keyFile, "-pkeyopt", "rsa_padding_mode:pkcs1"], { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    p.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
+    p.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
+    p.on("error", reject);
+    p.on("exit", (code) => (code === 0 ? resolve(out) : reject(new CliError(`Cannot decrypt the password with ${keyFile}: ${err.trim().split("\n")[0] ?? ""}`))));
+    p.stdin.end(Buffer.from(passwordData, "base64"));
+  });
 }
