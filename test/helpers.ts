@@ -33,20 +33,23 @@ export async function startTestDaemon(dataDir?: string, options: { capacity?: { 
     client,
     token,
     dataDir: dir,
-    async cli(args) {
-      try {
-        const { stdout, stderr } = await run("node", [join(repoRoot, "bin/imagesmith.js"), "--endpoint", daemon.url, "--token", token, ...args], {
-          maxBuffer: 16 << 20,
-          env: { ...process.env, IMAGESMITH_CACHE_DIR: cacheDir },
-        });
-        return { stdout, stderr, code: 0 };
-      } catch (err) {
-        const e = err as { stdout?: string; stderr?: string; code?: number };
-        return { stdout: e.stdout ?? "", stderr: e.stderr ?? "", code: e.code ?? 1 };
-      }
-    },
+    cli: (args) => runCli(daemon.url, token, args),
     close: () => daemon.close(),
   };
+}
+
+/** Runs the imagesmith CLI against a daemon. */
+export async function runCli(url: string, token: string, args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run("node", [join(repoRoot, "bin/imagesmith.js"), "--endpoint", url, "--token", token, ...args], {
+      maxBuffer: 16 << 20,
+      env: { ...process.env, IMAGESMITH_CACHE_DIR: cacheDir },
+    });
+    return { stdout, stderr, code: 0 };
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; code?: number };
+    return { stdout: e.stdout ?? "", stderr: e.stderr ?? "", code: e.code ?? 1 };
+  }
 }
 
 /** The tiny guest's disk, built once and cached in .cache/. */
@@ -89,13 +92,18 @@ export async function freePort(): Promise<number> {
 }
 
 /** The daemon as its own process (imagesmith serve), for tests that kill it. */
-export async function spawnDaemon(dataDir: string): Promise<{ url: string; client: Client; kill: (signal: NodeJS.Signals) => Promise<void> }> {
+export async function spawnDaemon(
+  dataDir: string,
+  options: { logFile?: string; extraArgs?: string[] } = {},
+): Promise<{ url: string; client: Client; token: string; cli: TestDaemon["cli"]; kill: (signal: NodeJS.Signals) => Promise<void> }> {
   const { spawn } = await import("node:child_process");
+  const { openSync } = await import("node:fs");
+  const log = options.logFile ? openSync(options.logFile, "a") : "ignore";
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn("node", [join(repoRoot, "bin/imagesmith.js"), "--data-dir", dataDir, "serve", "--listen", `127.0.0.1:${port}`, "--accel", "tcg"], {
-    stdio: "ignore",
-    env: { ...process.env, IMAGESMITH_LOG_LEVEL: "warn" },
+  const child = spawn("node", [join(repoRoot, "bin/imagesmith.js"), "--data-dir", dataDir, "serve", "--listen", `127.0.0.1:${port}`, "--accel", "tcg", ...(options.extraArgs ?? [])], {
+    stdio: ["ignore", log, log],
+    env: { ...process.env, IMAGESMITH_LOG_LEVEL: options.logFile ? "info" : "warn" },
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   await waitFor("the daemon to answer", async () => (await fetch(`${url}/v1/health`).then((r) => r.ok, () => false)) || undefined, 60_000);
@@ -103,6 +111,8 @@ export async function spawnDaemon(dataDir: string): Promise<{ url: string; clien
   return {
     url,
     client: new Client(url, token),
+    token,
+    cli: (args) => runCli(url, token, args),
     kill: async (signal) => {
       child.kill(signal);
       await exited;

@@ -76,6 +76,18 @@ export const ImagesPost = Type.Object(
   },
   strict,
 );
+export const ImagesRegisterPost = Type.Object(
+  {
+    name: Name,
+    snapshotId: Type.String({ pattern: idPattern("snapshot") }),
+    osType: Type.Enum(["linux", "windows"]),
+    osState: Type.Enum(["generalized", "specialized"]),
+    description: Type.Optional(Type.String({ maxLength: 255 })),
+    defaultUser: Type.Optional(Type.String({ pattern: "^[a-z_][a-z0-9_-]{0,31}$|^Administrator$" })),
+    tags: Type.Optional(Tags),
+  },
+  strict,
+);
 export const ImageDeregisterPost = Type.Object({ deleteSnapshots: Type.Optional(Type.Boolean()) }, strict);
 export const ImageExportPost = Type.Object({ format: Type.Enum(["raw", "qcow2", "vhd", "vmdk", "vdi"]) }, strict);
 export const ImagesImportQuery = Type.Object(
@@ -254,6 +266,7 @@ export type VolumeWire = Static<typeof Volume>;
 export type VolumesPost = Static<typeof VolumesPost>;
 export type ImageExportPost = Static<typeof ImageExportPost>;
 export type ImagesPost = Static<typeof ImagesPost>;
+export type ImagesRegisterPost = Static<typeof ImagesRegisterPost>;
 export type DeregisterWire = Static<typeof ImageDeregistered>;
 
 /** Repeated key=value query values as tags. */

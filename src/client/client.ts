@@ -19,6 +19,7 @@ import type {
   VolumeWire,
   ImageExportPost,
   ImagesPost,
+  ImagesRegisterPost,
   DeregisterWire,
 } from "../api/schemas.ts";
 
@@ -135,6 +136,10 @@ export class Client {
 
   createImage(req: ImagesPost): Promise<{ image: Image; operation: Operation }> {
     return this.request("POST", "/v1/images", { json: req });
+  }
+
+  registerImage(req: ImagesRegisterPost): Promise<Image> {
+    return this.request("POST", "/v1/images/register", { json: req });
   }
 
   deregisterImage(id: string, deleteSnapshots: boolean): Promise<DeregisterWire> {

@@ -69,6 +69,34 @@ export class Images {
       .filter((i) => matchesTags(i.tags, filter.tags));
   }
 
+  /** EC2 RegisterImage: an image whose root disk is an existing completed snapshot (which it then shares). */
+  register(req: { name: string; snapshotId: string; osType: OsType; osState: OsState; description?: string; defaultUser?: string; tags?: Tags }): Image {
+    this.checkNameFree(req.name);
+    const snap = this.snapshots.get(req.snapshotId);
+    if (snap.state !== "completed") throw conflict("SNAPSHOT_NOT_COMPLETED", `Cannot register an image from snapshot ${snap.id}: it is ${snap.state}`);
+    const image: Image = {
+      id: newId<ImageId>("image"),
+      name: req.name,
+      description: req.description ?? "",
+      state: "available",
+      stateReason: null,
+      osType: req.osType,
+      osState: req.osState,
+      architecture: "x86_64",
+      rootDeviceName: "/dev/vda",
+      defaultUser: req.defaultUser ?? (req.osType === "windows" ? "Administrator" : "root"),
+      virtualSize: snap.volumeSize,
+      sourceFormat: null,
+      blockDeviceMappings: [{ deviceName: "/dev/vda", snapshotId: snap.id, volumeSize: snap.volumeSize, deleteOnTermination: true }],
+      sourceInstanceId: null,
+      consistency: snap.consistency,
+      tags: req.tags ?? {},
+      createdAt: new Date().toISOString(),
+    };
+    this.ctx.catalog.images.insert(image);
+    return image;
+  }
+
   checkNameFree(name: string): void {
     if (this.ctx.catalog.images.list().some((i) => i.name === name && i.state !== "deregistered")) {
       throw conflict("IMAGE_NAME_EXISTS", `An image named ${name} already exists`);

@@ -8,7 +8,7 @@ import { badRequest } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
 import { paths } from "../../services/context.ts";
 import type { Api } from "../server.ts";
-import { IdParams, Image, ImageDeregistered, ImageDeregisterPost, ImageExportPost, ImageImported, ImagesImportQuery, ImagesListQuery, ImagesPost, Operation, tagFilter } from "../schemas.ts";
+import { IdParams, Image, ImageDeregistered, ImageDeregisterPost, ImageExportPost, ImageImported, ImagesImportQuery, ImagesListQuery, ImagesPost, ImagesRegisterPost, Operation, tagFilter } from "../schemas.ts";
 
 const maxUploadBytes = 2 ** 40; // 1 TiB
 
@@ -61,6 +61,15 @@ export function imageRoutes(api: Api): void {
       response: { 202: ImageImported },
     },
     handler: async (req, reply) => reply.status(202).send(services.imageCapture.create(req.body)),
+  });
+  app.post("/v1/images/register", {
+    schema: {
+      summary: "Register an image whose root disk is an existing snapshot (EC2 RegisterImage); osState must be said",
+      tags: ["images"],
+      body: ImagesRegisterPost,
+      response: { 201: Image },
+    },
+    handler: async (req, reply) => reply.status(201).send(services.images.register(req.body)),
   });
   app.post("/v1/images/:id/deregister", {
     schema: {

@@ -77,6 +77,17 @@ export function imageCommand(): Command {
       print(output, o.wait ? await client.getImage(image.id) : image, columns);
     });
   cmd
+    .command("register")
+    .description("register an image whose root disk is an existing snapshot; say whether it is generalized")
+    .requiredOption("--snapshot <id>", "snapshot id")
+    .requiredOption("--name <name>", "image name, unique")
+    .addOption(new Option("--os <type>", "operating system").choices(["linux", "windows"]).makeOptionMandatory())
+    .addOption(new Option("--os-state <state>", "generalized or specialized").choices(["generalized", "specialized"]).makeOptionMandatory())
+    .action(async (o: { snapshot: string; name: string; os: "linux" | "windows"; osState: "generalized" | "specialized" }, c: Command) => {
+      const { client, output } = clientFor(c);
+      print(output, await client.registerImage({ snapshotId: o.snapshot, name: o.name, osType: o.os, osState: o.osState }), columns);
+    });
+  cmd
     .command("deregister <id>")
     .description("deregister an image; with --delete-snapshots, its snapshots too unless something else uses them")
     .option("--delete-snapshots", "delete the image's snapshots")
