@@ -116,7 +116,7 @@ export class Instances {
       }
     }
     this.checkCapacity(type.vcpus * req.count, type.memoryMiB * req.count);
-    const mode = req.adminPassword ?? defaultPasswordMode(image);
+    const mode = req.adminPassword ?? defaultPasswordMode(image, key);
     if (req.adminPasswordPlain && mode !== "specify") throw badRequest("PASSWORD_NOT_EXPECTED", `A password is given only with the specify mode, not ${mode}`);
     // One random password per instance; a specified one is hashed once for all.
     const plans: PasswordPlan[] = [];

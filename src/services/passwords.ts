@@ -11,9 +11,14 @@ export interface PasswordPlan {
   passwordData: string | null;
 }
 
-/** random for generalized Linux images with a default user; otherwise keep what the image has. */
-export function defaultPasswordMode(image: Image): AdminPasswordMode {
-  return image.osState === "generalized" && image.defaultUser ? "random" : "keep";
+/**
+ * random for generalized images with a default user, when an RSA key pair can
+ * encrypt it (a password nobody can read back is no use): none without one;
+ * specialized images keep what they have.
+ */
+export function defaultPasswordMode(image: Image, keyPair: KeyPair | null): AdminPasswordMode {
+  if (image.osState !== "generalized") return "keep";
+  return image.defaultUser && keyPair?.type === "rsa" ? "random" : "none";
 }
 
 /**
