@@ -39,10 +39,10 @@ export function chunkCount(volumeSize: number, size = chunkSize): number {
 
 export const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
+let zeros = Buffer.alloc(chunkSize);
+
+/** All zeros? A memcmp against a zero buffer: far faster than reading words in JS. */
 export function isZero(buf: Buffer): boolean {
-  // Compare 8 bytes at a time; a chunk is usually all zeros or clearly not.
-  const words = Math.floor(buf.length / 8);
-  for (let i = 0; i < words; i++) if (buf.readBigUInt64LE(i * 8) !== 0n) return false;
-  for (let i = words * 8; i < buf.length; i++) if (buf[i] !== 0) return false;
-  return true;
+  if (buf.length > zeros.length) zeros = Buffer.alloc(buf.length);
+  return buf.equals(zeros.subarray(0, buf.length));
 }

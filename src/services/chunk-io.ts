@@ -69,7 +69,7 @@ export async function captureChunks(options: {
   let done = 0;
   const fh = await open(options.raw, "r");
   try {
-    await eachLimit(touched, 8, async ([index, parts]) => {
+    await eachLimit(touched, 16, async ([index, parts]) => {
       const offset = index * chunkSize;
       const length = Math.min(chunkSize, volumeSize - offset);
       const covered = parts.reduce((n, p) => n + p.length, 0) >= length;

@@ -78,9 +78,12 @@ export class Snapshots {
       return await this.lock.shared(async () => {
         const parent = source.parentId ? await this.manifest(source.parentId) : null;
         const topOnly = parent !== null;
+        // A whole raw disk is read where it is; anything else is first extracted to a sparse raw file.
+        const inPlace = !topOnly && source.format === "raw";
+        const raw = inPlace ? source.file : tmp;
         const read = async () => {
           const extents = await mapExtents(source.file, source.format);
-          await extractRaw({ file: source.file, format: source.format, topOnly, out: tmp }, (p) => onProgress(p * 0.3));
+          if (!inPlace) await extractRaw({ file: source.file, format: source.format, topOnly, out: tmp }, (p) => onProgress(p * 0.3));
           return extents;
         };
         const frozen = source.freeze ? await source.freeze(read) : { value: await read(), consistency: "clean" as const };
@@ -89,7 +92,7 @@ export class Snapshots {
           .filter((e) => (topOnly ? e.depth === 0 : e.data))
           .map((e) => ({ start: e.start, length: e.length, zero: !e.data }));
         const result = await captureChunks({
-          raw: tmp,
+          raw,
           volumeSize: snap.volumeSize,
           chunkSize: parent?.chunkSize ?? chunkSize,
           changed,

@@ -14,7 +14,8 @@ const headerSize = 16;
 
 export type Codec = "none" | "deflate";
 
-export function encodeChunk(plain: Buffer, codec: Codec): Buffer {
+/** The stored form as [header, payload], to be written with writev: no copy of the payload. */
+export function encodeChunk(plain: Buffer, codec: Codec): [Buffer, Buffer] {
   let payload = plain;
   let codecId = 0;
   if (codec === "deflate") {
@@ -30,7 +31,7 @@ export function encodeChunk(plain: Buffer, codec: Codec): Buffer {
   header.writeUInt8(codecId, 5);
   header.writeUInt32LE(plain.length, 8);
   header.writeUInt32LE(payload.length, 12);
-  return Buffer.concat([header, payload]);
+  return [header, payload];
 }
 
 /** Decodes and verifies a stored chunk against the hash it is stored under. */

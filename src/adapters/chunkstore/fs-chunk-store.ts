@@ -1,12 +1,9 @@
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { promisify } from "node:util";
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { ChunkMissingError, type ChunkStore, type ManifestStore } from "../../core/ports.ts";
 import { decodeChunk, encodeChunk, type Codec } from "./chunk-codec.ts";
 
-const run = promisify(execFile);
 const hashPattern = /^[0-9a-f]{64}$/;
 
 /** Chunks as files under DIR/chunks/ab/abcdef…, written to a temp name and renamed. */
@@ -14,6 +11,10 @@ export class FsChunkStore implements ChunkStore {
   private readonly chunksDir: string;
   /** Puts under way, so two writers of one chunk write it once. */
   private readonly writing = new Map<string, Promise<number>>();
+  /** Chunk files written since the last flush. */
+  private readonly unflushed = new Set<string>();
+  /** Prefix directories known to exist. */
+  private readonly prefixes = new Set<string>();
 
   constructor(
     private readonly dir: string,
@@ -35,12 +36,22 @@ export class FsChunkStore implements ChunkStore {
     const path = this.path(hash);
     if (this.writing.has(hash) || (await this.has(hash))) return 0;
     const write = (async () => {
-      const stored = encodeChunk(data, this.codec);
-      await mkdir(join(this.chunksDir, hash.slice(0, 2)), { recursive: true });
+      const parts = encodeChunk(data, this.codec);
+      const prefix = hash.slice(0, 2);
+      if (!this.prefixes.has(prefix)) {
+        await mkdir(join(this.chunksDir, prefix), { recursive: true });
+        this.prefixes.add(prefix);
+      }
       const tmp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
-      await writeFile(tmp, stored);
+      const fh = await open(tmp, "w");
+      try {
+        await fh.writev(parts);
+      } finally {
+        await fh.close();
+      }
       await rename(tmp, path);
-      return stored.length;
+      this.unflushed.add(path);
+      return parts[0].length + parts[1].length;
     })();
     this.writing.set(hash, write);
     try {
@@ -59,6 +70,7 @@ export class FsChunkStore implements ChunkStore {
   }
 
   async delete(hash: string): Promise<void> {
+    this.unflushed.delete(this.path(hash));
     await rm(this.path(hash), { force: true });
   }
 
@@ -82,9 +94,13 @@ export class FsChunkStore implements ChunkStore {
     return removed;
   }
 
+  /** fsync of every chunk written since the last flush, then of their directories (for the renames). */
   async flush(): Promise<void> {
-    await mkdir(this.chunksDir, { recursive: true });
-    await run("sync", ["-f", this.chunksDir]);
+    const files = [...this.unflushed];
+    this.unflushed.clear();
+    const dirs = [...new Set(files.map((f) => dirname(f)))];
+    await fsyncAll(files);
+    await fsyncAll(dirs);
   }
 
   async usage(): Promise<number> {
@@ -112,7 +128,7 @@ export class FsManifestStore implements ManifestStore {
     const tmp = `${this.path(id)}.tmp`;
     await writeFile(tmp, data, { flush: true });
     await rename(tmp, this.path(id));
-    await run("sync", ["-f", this.manifestsDir]);
+    await fsyncAll([this.manifestsDir]);
   }
 
   async get(id: string): Promise<Buffer | undefined> {
@@ -122,4 +138,19 @@ export class FsManifestStore implements ManifestStore {
   async delete(id: string): Promise<void> {
     await rm(this.path(id), { force: true });
   }
+}
+
+async function fsyncAll(paths: string[], parallel = 32): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      const fh = await open(paths[next++] as string, "r");
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, paths.length) }, worker));
 }

@@ -13,7 +13,7 @@ export class MemoryChunkStore implements ChunkStore {
 
   async put(hash: string, data: Buffer): Promise<number> {
     if (this.chunks.has(hash)) return 0;
-    const stored = encodeChunk(data, this.codec);
+    const stored = Buffer.concat(encodeChunk(data, this.codec));
     this.chunks.set(hash, stored);
     return stored.length;
   }

@@ -1,31 +1,27 @@
-import { createWriteStream } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { Transform, type Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
 import { Type } from "typebox";
 import { badRequest } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
 import { paths } from "../../services/context.ts";
 import type { Api } from "../server.ts";
+import { writeSparse } from "../sparse-upload.ts";
 import { IdParams, Image, ImageDeregistered, ImageDeregisterPost, ImageExportPost, ImageImported, ImagesImportQuery, ImagesListQuery, ImagesPost, ImagesRegisterPost, Operation, tagFilter } from "../schemas.ts";
 
 const maxUploadBytes = 2 ** 40; // 1 TiB
 
-/** Streams the request body to a file in the data dir's tmp folder. */
+/** Streams the request body to a sparse file in the data dir's tmp folder. */
 async function receiveUpload(dataDir: string, body: Readable): Promise<string> {
   const dir = paths.uploads(dataDir);
   await mkdir(dir, { recursive: true });
   const file = join(dir, `upload-${newId("operation")}`);
-  let bytes = 0;
-  const limit = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      bytes += chunk.length;
-      cb(bytes > maxUploadBytes ? badRequest("UPLOAD_TOO_LARGE", "The upload exceeds 1 TiB") : null, chunk);
-    },
-  });
-  await pipeline(body, limit, createWriteStream(file, { mode: 0o600 }));
-  if (bytes === 0) throw badRequest("EMPTY_UPLOAD", "The request body must hold the disk file");
+  try {
+    if ((await writeSparse(body, file, maxUploadBytes)) === 0) throw badRequest("EMPTY_UPLOAD", "The request body must hold the disk file");
+  } catch (err) {
+    await rm(file, { force: true });
+    throw err;
+  }
   return file;
 }
 
