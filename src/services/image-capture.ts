@@ -1,10 +1,10 @@
 import { copyFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { badRequest, conflict } from "../core/errors.ts";
-import { newId, type ImageId, type SnapshotId } from "../core/ids.ts";
+import type { SnapshotId } from "../core/ids.ts";
 import type { BlockDeviceMapping, Image, Operation, Snapshot, Tags, Volume } from "../core/types.ts";
 import { paths, type ServiceContext } from "./context.ts";
-import type { Images } from "./images.ts";
+import { imageRecord, type Images } from "./images.ts";
 import type { Instances } from "./instances.ts";
 import type { Operations } from "./operations.ts";
 import type { Snapshots } from "./snapshots.ts";
@@ -55,25 +55,20 @@ export class ImageCapture {
       .sort((a, b) => (a.kind === b.kind ? a.createdAt.localeCompare(b.createdAt) : a.kind === "boot" ? -1 : 1));
     const source = this.images.get(inst.imageId);
     const generalized = req.generalize === true || inst.state === "generalized";
-    const image: Image = {
-      id: newId<ImageId>("image"),
+    const image = imageRecord({
       name: req.name,
-      description: req.description ?? "",
+      description: req.description,
       state: "pending",
-      stateReason: null,
       osType: source.osType,
       osState: generalized ? "generalized" : "specialized",
       architecture: source.architecture,
       rootDeviceName: source.rootDeviceName,
       defaultUser: source.defaultUser,
       virtualSize: volumes[0]?.size ?? source.virtualSize,
-      sourceFormat: null,
       blockDeviceMappings: [],
       sourceInstanceId: inst.id,
-      consistency: null,
-      tags: req.tags ?? {},
-      createdAt: new Date().toISOString(),
-    };
+      tags: req.tags,
+    });
     const operation = this.ctx.catalog.transaction(() => {
       this.ctx.catalog.images.insert(image);
       return this.ops.create("image-create", image.id, `Creating ${image.id} from ${inst.id}`);

@@ -46,6 +46,24 @@ export interface DeregisterResult {
   keptSnapshots: { id: string; reason: string }[];
 }
 
+/** A new image record: what every image starts with, and the fields that differ. */
+export function imageRecord(fields: Pick<Image, "name" | "osType" | "osState" | "state" | "virtualSize" | "blockDeviceMappings"> & Partial<Image>): Image {
+  return {
+    id: newId<ImageId>("image"),
+    description: "",
+    stateReason: null,
+    architecture: "x86_64",
+    rootDeviceName: "/dev/vda",
+    defaultUser: fields.osType === "windows" ? "Administrator" : "root",
+    sourceFormat: null,
+    sourceInstanceId: null,
+    consistency: null,
+    tags: {},
+    createdAt: new Date().toISOString(),
+    ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)),
+  } as Image;
+}
+
 export class Images {
   constructor(
     private readonly ctx: ServiceContext,
@@ -74,25 +92,18 @@ export class Images {
     this.checkNameFree(req.name);
     const snap = this.snapshots.get(req.snapshotId);
     if (snap.state !== "completed") throw conflict("SNAPSHOT_NOT_COMPLETED", `Cannot register an image from snapshot ${snap.id}: it is ${snap.state}`);
-    const image: Image = {
-      id: newId<ImageId>("image"),
+    const image = imageRecord({
       name: req.name,
-      description: req.description ?? "",
+      description: req.description,
       state: "available",
-      stateReason: null,
       osType: req.osType,
       osState: req.osState,
-      architecture: "x86_64",
-      rootDeviceName: "/dev/vda",
-      defaultUser: req.defaultUser ?? (req.osType === "windows" ? "Administrator" : "root"),
+      defaultUser: req.defaultUser,
       virtualSize: snap.volumeSize,
-      sourceFormat: null,
       blockDeviceMappings: [{ deviceName: "/dev/vda", snapshotId: snap.id, volumeSize: snap.volumeSize, deleteOnTermination: true }],
-      sourceInstanceId: null,
       consistency: snap.consistency,
-      tags: req.tags ?? {},
-      createdAt: new Date().toISOString(),
-    };
+      tags: req.tags,
+    });
     this.ctx.catalog.images.insert(image);
     return image;
   }
@@ -150,25 +161,20 @@ export class Images {
       const info = await inspectDisk(disk);
       const imageId = newId<ImageId>("image");
       const snap = this.snapshots.draft({ volumeId: null, parentId: null, volumeSize: info.virtualSize, description: `Root disk of ${imageId}` });
-      const image: Image = {
+      const image = imageRecord({
         id: imageId,
         name: req.name,
-        description: req.description ?? "",
+        description: req.description,
         state: "pending",
-        stateReason: null,
         osType: req.osType,
         osState: req.osState ?? "generalized",
-        architecture: "x86_64",
-        rootDeviceName: "/dev/vda",
-        defaultUser: req.defaultUser ?? (req.osType === "windows" ? "Administrator" : "root"),
+        defaultUser: req.defaultUser,
         virtualSize: info.virtualSize,
         sourceFormat: disk === req.file ? info.format : `ova/${info.format}`,
         blockDeviceMappings: [{ deviceName: "/dev/vda", snapshotId: snap.id, volumeSize: info.virtualSize, deleteOnTermination: true }],
-        sourceInstanceId: null,
         consistency: "clean",
-        tags: req.tags ?? {},
-        createdAt: new Date().toISOString(),
-      };
+        tags: req.tags,
+      });
       const operation = this.ctx.catalog.transaction(() => {
         this.ctx.catalog.snapshots.insert(snap);
         this.ctx.catalog.images.insert(image);

@@ -7,6 +7,7 @@ import { defaultInstanceType, findInstanceType } from "../core/instance-types.ts
 import type { Vm, VmSpec } from "../core/ports.ts";
 import type { AdminPasswordMode, Instance, Tags, Volume } from "../core/types.ts";
 import { matchesTags } from "./filters.ts";
+import { checkCapacity, checkIdentity, configDriveContent } from "./launch-rules.ts";
 import { defaultPasswordMode, planPassword, type PasswordPlan } from "./passwords.ts";
 import type { VmRegistry } from "./vm-registry.ts";
 import type { Volumes } from "./volumes.ts";
@@ -39,8 +40,6 @@ export interface InstanceFilter {
   tags?: Tags;
 }
 
-/** States in which an instance holds its vCPUs and memory on the host (a stopped one still does). */
-const reservingStates: readonly InstanceState[] = ["pending", "running", "rebooting", "stopping", "stopped", "shutting-down"];
 
 const readyLine = /imagesmith-guest: ready/;
 const liveStates: readonly InstanceState[] = ["pending", "running", "rebooting", "stopping"];
@@ -72,20 +71,6 @@ export class Instances {
       .filter((i) => matchesTags(i.tags, filter.tags));
   }
 
-  /** vCPUs and memory reserved by instances; refuses what would exceed the host's capacity. */
-  private checkCapacity(vcpus: number, memoryMiB: number): void {
-    const held = this.ctx.catalog.instances.list().filter((i) => reservingStates.includes(i.state));
-    const usedCpu = held.reduce((n, i) => n + i.vcpus, 0);
-    const usedMem = held.reduce((n, i) => n + i.memoryMiB, 0);
-    const { vcpus: cap, memoryMiB: capMem } = this.ctx.settings.capacity;
-    if (usedCpu + vcpus > cap || usedMem + memoryMiB > capMem) {
-      throw conflict(
-        "INSUFFICIENT_CAPACITY",
-        `Not enough host capacity for ${vcpus} vCPUs and ${memoryMiB} MiB: ${usedCpu}/${cap} vCPUs and ${usedMem}/${capMem} MiB are reserved; stopped instances keep their reservation until deallocated or terminated`,
-      );
-    }
-  }
-
   async consoleOutput(id: string): Promise<string> {
     this.get(id);
     const log = this.consoleLog(id);
@@ -105,17 +90,9 @@ export class Instances {
     if (req.hostname && req.count > 1) {
       throw badRequest("HOSTNAME_NEEDS_SINGLE_INSTANCE", "A hostname can be given only when launching one instance");
     }
-    if (image.osState === "specialized" && !req.allowDuplicateIdentity) {
-      const live = this.list({ imageId: image.id }).filter((i) => i.state !== "terminated" && i.state !== "shutting-down");
-      if (req.count > 1 || live.length > 0) {
-        const others = live.length > 0 ? `; ${live.map((i) => i.id).join(", ")} already run from it` : "";
-        throw conflict(
-          "DUPLICATE_IDENTITY",
-          `Cannot launch ${req.count} instance(s) of specialized image ${image.id}${others}: a specialized image keeps its hostname, machine-id, SSH host keys and users, so copies would share one identity on the network. Use a generalized image, or pass allowDuplicateIdentity (--allow-duplicate-identity) if you mean it`,
-        );
-      }
-    }
-    this.checkCapacity(type.vcpus * req.count, type.memoryMiB * req.count);
+    const live = this.list({ imageId: image.id }).filter((i) => i.state !== "terminated" && i.state !== "shutting-down");
+    checkIdentity(image, req.count, live, req.allowDuplicateIdentity === true);
+    checkCapacity(this.ctx.catalog.instances.list(), this.ctx.settings.capacity, type.vcpus * req.count, type.memoryMiB * req.count);
     const mode = req.adminPassword ?? defaultPasswordMode(image, key);
     if (req.adminPasswordPlain && mode !== "specify") throw badRequest("PASSWORD_NOT_EXPECTED", `A password is given only with the specify mode, not ${mode}`);
     // One random password per instance; a specified one is hashed once for all.
@@ -170,7 +147,7 @@ export class Instances {
 
   start(id: string): Instance {
     const before = this.get(id);
-    if (before.state === "deallocated") this.checkCapacity(before.vcpus, before.memoryMiB);
+    if (before.state === "deallocated") checkCapacity(this.ctx.catalog.instances.list(), this.ctx.settings.capacity, before.vcpus, before.memoryMiB);
     const inst = this.change(id, "start", { stateReason: null });
     void this.boot(id).catch((err: unknown) => this.bootFailed(id, err));
     return inst;
@@ -273,14 +250,7 @@ export class Instances {
       const image = this.images.get(inst.imageId);
       await mkdir(this.instanceDir(id), { recursive: true });
       for (const v of this.volumes.list({ instanceId: id })) if (v.state === "creating") await this.volumes.makeFile(v);
-      await this.ctx.configDrive.build(this.configDrivePath(id), {
-        instanceId: id,
-        // A specialized image keeps the identity it was captured with.
-        hostname: image.osState === "generalized" ? inst.hostname : null,
-        publicKeys: publicKey ? [publicKey] : [],
-        userData: inst.userData,
-        password,
-      });
+      await this.ctx.configDrive.build(this.configDrivePath(id), configDriveContent(inst, image, publicKey, password));
       await this.boot(id);
     } catch (err) {
       // Terminated while launching: the termination has cleaned up already.
@@ -351,15 +321,8 @@ export class Instances {
 
   /** Once the guest confirmed its password, the config drive no longer carries even its hash. */
   private async wipePasswordHash(inst: Instance): Promise<void> {
-    const image = this.images.get(inst.imageId);
     const key = inst.keyName ? this.ctx.catalog.keyPairs.list().find((k) => k.name === inst.keyName) : undefined;
-    await this.ctx.configDrive.build(this.configDrivePath(inst.id), {
-      instanceId: inst.id,
-      hostname: image.osState === "generalized" ? inst.hostname : null,
-      publicKeys: key ? [key.publicKey] : [],
-      userData: inst.userData,
-      password: null,
-    });
+    await this.ctx.configDrive.build(this.configDrivePath(inst.id), configDriveContent(inst, this.images.get(inst.imageId), key?.publicKey ?? null, null));
   }
 
   private onVmExit(id: string, vm: Vm): void {
