@@ -146,6 +146,28 @@ describe("block storage on the chunk store", { timeout: 1_200_000 }, () => {
     }
   });
 
+  it("imports VHDX and OVA files to the same raw content", async () => {
+    const original = join(work, "orig2.raw");
+    await sh(`qemu-img convert -O raw ${tiny} ${original}`);
+    const vhdx = join(work, "tiny.vhdx");
+    await sh(`qemu-img convert -O vhdx ${tiny} ${vhdx}`);
+    // An OVA: a tar of an OVF descriptor and a streamOptimized VMDK.
+    const ova = join(work, "tiny.ova");
+    await sh(
+      `cd ${work} && qemu-img convert -O vmdk -o subformat=streamOptimized ${tiny} disk1.vmdk && printf '<?xml version="1.0"?><Envelope/>' > tiny.ovf && tar -cf ${ova} tiny.ovf disk1.vmdk`,
+    );
+    for (const [file, format] of [[vhdx, "vhdx"], [ova, "ova/vmdk"]] as const) {
+      const image = await importImage(file, `imported-${format.replace("/", "-")}`);
+      assert.equal(image.sourceFormat, format);
+      const back = join(work, `back-${image.id}.raw`);
+      await d.client.waitOperation((await d.client.exportImage(image.id, "raw")).id).then((op) => d.client.download(op.id, back));
+      await sh(`cmp ${original} ${back}`);
+    }
+    const notOva = join(work, "not.ova");
+    await sh(`cd ${work} && echo hi > a.txt && tar -cf ${notOva} a.txt`);
+    await assert.rejects(d.client.importImage(notOva, { name: "not-ova", osType: "linux" }), /not an OVA: it has no \.ovf descriptor/);
+  });
+
   it("boots the exported qcow2 of the tiny guest under plain QEMU to its ready line", async () => {
     const out = join(work, "boot.qcow2");
     assert.equal((await d.cli(["image", "export", tinyImage, "--format", "qcow2", "--out", out])).code, 0);
