@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the imagesmith tiny test guest: a self-booting qcow2 disk with an MBR,
 # a FAT boot partition (syslinux, the Debian kernel, a small initramfs) and an
-# ext4 root made by `mke2fs -d` (busybox, dropbear SSH, the first-boot agent).
+# ext4 root made by `mke2fs -d` (busybox, dropbear SSH, qemu-ga, the first-boot agent).
 # Everything comes from Debian packages; nothing is mounted.
 # usage: build.sh OUT.qcow2
 set -euo pipefail
@@ -21,7 +21,7 @@ root_sectors=$((disk_mib * 2048 - root_start))
 initrd=$work/initrd
 mkdir -p "$initrd/bin" "$initrd/modules"
 cp /bin/busybox "$initrd/bin/busybox"
-for m in virtio_pci virtio_blk virtio_net ext4 ata_piix sr_mod isofs button evdev; do
+for m in virtio_pci virtio_blk virtio_net virtio_console ext4 ata_piix sr_mod isofs button evdev; do
   modprobe --show-depends -S "$kver" "$m" | awk '$1 == "insmod" { print $2 }'
 done | awk '!seen[$0]++' >"$work/modules.list"
 while read -r path; do
@@ -38,7 +38,7 @@ cp /bin/busybox "$root/bin/busybox"
 for app in $(/bin/busybox --list-full); do
   [ -e "$root/$app" ] || ln -s /bin/busybox "$root/$app"
 done
-for bin in /usr/sbin/dropbear /usr/bin/dropbearkey; do
+for bin in /usr/sbin/dropbear /usr/bin/dropbearkey /usr/sbin/qemu-ga; do
   rm -f "$root$bin"
   cp "$bin" "$root$bin"
   for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do

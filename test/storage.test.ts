@@ -78,7 +78,7 @@ describe("block storage on the chunk store", { timeout: 1_200_000 }, () => {
     const op = await d.client.waitOperation(operation.id);
     assert.equal(op.state, "succeeded", op.error?.message);
     const snap = await d.client.getSnapshot(snapshot.id);
-    assert.equal(snap.consistency, "crash-consistent");
+    assert.equal(snap.consistency, "fs-frozen");
     assert.equal(snap.parentId, image.blockDeviceMappings[0]?.snapshotId);
     // 10 MiB of data, plus the guest filesystem's own journal, inode and bitmap writes,
     // each of which makes its 256 KiB chunk new: about 10 MiB, nowhere near the 1 GiB disk.

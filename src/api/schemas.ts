@@ -213,7 +213,7 @@ export const Snapshot = Type.Object({
   stateReason: nullable(Type.String()),
   description: Type.String(),
   volumeSize: Type.Integer(),
-  consistency: Type.Enum(["crash-consistent", "clean"]),
+  consistency: Type.Enum(["fs-frozen", "crash-consistent", "clean"]),
   progress: Type.Number(),
   bytesRead: Type.Integer(),
   bytesStored: Type.Integer({ description: "new chunk bytes this snapshot added to the store" }),

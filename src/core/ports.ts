@@ -45,6 +45,8 @@ export interface Vm {
   /** Pauses the vCPUs; QEMU drains and flushes I/O, so the disks are crash-consistent. */
   pause(): Promise<void>;
   resume(): Promise<void>;
+  /** Freezes the guest's filesystems through its agent; the thaw, or undefined when no agent answers. */
+  freezeFilesystems(): Promise<(() => Promise<void>) | undefined>;
   kill(): Promise<void>;
   /** Forwards a free 127.0.0.1 port to the guest's SSH port; returns it. */
   openSsh(): Promise<number>;

@@ -24,8 +24,11 @@ export interface Snapshot {
   stateReason: string | null;
   description: string;
   volumeSize: number;
-  /** crash-consistent: taken from a running VM (paused for the read); clean: the disk was not in use. */
-  consistency: "crash-consistent" | "clean";
+  /**
+   * fs-frozen: a running VM whose guest agent froze its filesystems; crash-consistent:
+   * a running VM paused for the read; clean: the disk was not in use.
+   */
+  consistency: "fs-frozen" | "crash-consistent" | "clean";
   progress: number;
   bytesRead: number;
   bytesStored: number;

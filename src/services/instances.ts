@@ -356,7 +356,7 @@ export class Instances {
       }
     }
     const dir = this.instanceDir(id);
-    for (const f of ["cidata.iso", "qmp.sock", "qemu.pid"]) await rm(join(dir, f), { force: true });
+    for (const f of ["cidata.iso", "qmp.sock", "qga.sock", "qemu.pid"]) await rm(join(dir, f), { force: true });
     this.save({ ...inst, state: "terminated", runtime: null, ready: false, stateReason: reason ?? inst.stateReason });
   }
 

@@ -25,18 +25,25 @@ export class VmRegistry {
   }
 
   /**
-   * Runs a disk read with the instance's VM paused (QEMU drains and flushes
-   * its disks on stop), so what is read is crash-consistent; without a VM the
-   * disk is not in use and the read is clean.
+   * Runs a disk read of an instance's volumes so that what is read is
+   * consistent: with its filesystems frozen by the guest agent when one
+   * answers (fs-frozen), and in any case with the VM paused, as QEMU drains and
+   * flushes its disks on stop (crash-consistent at least). Without a VM the
+   * disks are not in use and the read is clean.
    */
   async freeze<T>(instanceId: string | null, read: () => Promise<T>): Promise<{ value: T; consistency: Snapshot["consistency"] }> {
     const vm = instanceId ? this.vms.get(instanceId) : undefined;
     if (!vm) return { value: await read(), consistency: "clean" };
-    await vm.pause();
+    const thaw = await vm.freezeFilesystems();
     try {
-      return { value: await read(), consistency: "crash-consistent" };
+      await vm.pause();
+      try {
+        return { value: await read(), consistency: thaw ? "fs-frozen" : "crash-consistent" };
+      } finally {
+        await vm.resume();
+      }
     } finally {
-      await vm.resume();
+      await thaw?.();
     }
   }
 }

@@ -14,7 +14,7 @@ const spec = {
   consoleLog: "/d/console.log",
   runDir: "/d",
 };
-const paths = { qmpSocket: "/d/qmp.sock", pidFile: "/d/qemu.pid" };
+const paths = { qmpSocket: "/d/qmp.sock", qgaSocket: "/d/qga.sock", pidFile: "/d/qemu.pid" };
 const after = (args: string[], flag: string) => args.filter((_, i) => args[i - 1] === flag);
 
 describe("qemuArgs()", () => {
@@ -41,6 +41,12 @@ describe("qemuArgs()", () => {
     const args = qemuArgs(spec, "tcg", paths);
     assert.ok(after(args, "-chardev").some((d) => d.includes("path=/d/console.log,append=on")));
     assert.deepEqual(after(args, "-qmp"), ["unix:/d/qmp.sock,server=on,wait=off"]);
+  });
+
+  it("offers the guest agent a virtio-serial port on a unix socket", () => {
+    const args = qemuArgs(spec, "tcg", paths);
+    assert.ok(after(args, "-chardev").includes("socket,id=qga0,path=/d/qga.sock,server=on,wait=off"));
+    assert.ok(after(args, "-device").includes("virtserialport,chardev=qga0,name=org.qemu.guest_agent.0"));
   });
 
   it("attaches the config drive read-only as a CD-ROM, and none when there is none", () => {

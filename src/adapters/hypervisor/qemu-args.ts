@@ -4,6 +4,7 @@ export type Accelerator = "kvm" | "tcg";
 
 export interface QemuPaths {
   qmpSocket: string;
+  qgaSocket: string;
   pidFile: string;
 }
 
@@ -25,6 +26,10 @@ export function qemuArgs(spec: VmSpec, accel: Accelerator, paths: QemuPaths): st
     "-device", "virtio-blk-pci,drive=boot,bootindex=0",
     "-netdev", "user,id=net0",
     "-device", `virtio-net-pci,netdev=net0,mac=${spec.macAddress},romfile=`,
+    // The guest agent's channel: answered only by guests that run qemu-ga.
+    "-device", "virtio-serial-pci",
+    "-chardev", `socket,id=qga0,path=${paths.qgaSocket},server=on,wait=off`,
+    "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
     "-daemonize", "-pidfile", paths.pidFile,
   ];
   spec.dataDisks.forEach((disk, i) => {

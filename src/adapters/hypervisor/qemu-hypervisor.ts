@@ -1,11 +1,12 @@
 import { execFile } from "node:child_process";
 import { readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import type { Hypervisor, Vm, VmSpec } from "../../core/ports.ts";
 import type { VmRuntime } from "../../core/types.ts";
 import { qemuArgs, type Accelerator } from "./qemu-args.ts";
+import { QgaClient } from "./qga-client.ts";
 import { QmpClient } from "./qmp-client.ts";
 
 const run = promisify(execFile);
@@ -66,6 +67,26 @@ class QemuVm implements Vm {
     await this.qmp.execute("cont");
   }
 
+  async freezeFilesystems(): Promise<(() => Promise<void>) | undefined> {
+    const qga = await QgaClient.connect(join(dirname(this.runtime.qmpSocket), "qga.sock"), 2000);
+    if (!qga) return undefined;
+    try {
+      const frozen = await qga.execute("guest-fsfreeze-freeze", undefined, 30_000);
+      if (typeof frozen !== "number" || frozen < 1) throw new Error("no filesystem frozen");
+    } catch {
+      await qga.execute("guest-fsfreeze-thaw", undefined, 10_000).catch(() => undefined);
+      qga.close();
+      return undefined;
+    }
+    return async () => {
+      try {
+        await qga.execute("guest-fsfreeze-thaw", undefined, 30_000);
+      } finally {
+        qga.close();
+      }
+    };
+  }
+
   async kill(): Promise<void> {
     await this.qmp.execute("quit").catch(() => undefined);
     const gone = await Promise.race([
@@ -97,9 +118,11 @@ export class QemuHypervisor implements Hypervisor {
 
   async start(spec: VmSpec): Promise<Vm> {
     const qmpSocket = join(spec.runDir, "qmp.sock");
+    const qgaSocket = join(spec.runDir, "qga.sock");
     const pidFile = join(spec.runDir, "qemu.pid");
     await rm(qmpSocket, { force: true });
-    const args = qemuArgs(spec, this.accelerator, { qmpSocket, pidFile });
+    await rm(qgaSocket, { force: true });
+    const args = qemuArgs(spec, this.accelerator, { qmpSocket, qgaSocket, pidFile });
     try {
       await run("qemu-system-x86_64", args, { timeout: 30_000 });
     } catch (err) {
