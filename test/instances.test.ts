@@ -56,6 +56,12 @@ describe("instances on real QEMU", { timeout: 900_000 }, () => {
     assert.notEqual(running[0]?.smbiosUuid, running[1]?.smbiosUuid);
     const console = await d.cli(["instance", "console", ids[0] ?? ""]);
     assert.match(console.stdout, /imagesmith-guest: ready/);
+    // Every state change is an event, in order, for waiters that would rather not poll.
+    const events = await d.cli(["--output", "json", "events", "--resource", ids[0] ?? ""]);
+    const changes = events.stdout.trim().split("\n").map((l) => JSON.parse(l) as { fromState: string | null; toState: string });
+    assert.deepEqual(changes.map((e) => [e.fromState, e.toState]), [[null, "pending"], ["pending", "running"]]);
+    const { events: none, next } = await d.client.events({ after: Number.MAX_SAFE_INTEGER - 1 });
+    assert.deepEqual([none, next], [[], Number.MAX_SAFE_INTEGER - 1]);
   });
 
   it("finds its running VMs again after a daemon restart", async () => {

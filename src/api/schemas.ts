@@ -252,6 +252,24 @@ export const VolumesListQuery = Type.Object(
   strict,
 );
 
+export const StateEvent = Type.Object({
+  seq: Type.Integer(),
+  time: Type.String(),
+  resourceId: Type.String(),
+  fromState: nullable(Type.String()),
+  toState: Type.String(),
+  reason: nullable(Type.String()),
+});
+export const EventsQuery = Type.Object(
+  {
+    after: Type.Optional(Type.Integer({ minimum: 0, description: "only events after this seq" })),
+    resourceId: Type.Optional(Type.String()),
+    wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60, description: "seconds to wait for an event when there is none yet" })),
+  },
+  strict,
+);
+export const EventsList = Type.Object({ events: Type.Array(StateEvent), next: Type.Integer({ description: "pass as after= to get what follows" }) });
+
 export const IdParams = Type.Object({ id: Type.String() }, strict);
 
 export type KeyPairsPost = Static<typeof KeyPairsPost>;
@@ -261,6 +279,7 @@ export type InstancesPost = Static<typeof InstancesPost>;
 export type InstancesListQuery = Static<typeof InstancesListQuery>;
 export type OperationWaitQuery = Static<typeof OperationWaitQuery>;
 export type IdParams = Static<typeof IdParams>;
+export type StateEventWire = Static<typeof StateEvent>;
 export type SnapshotWire = Static<typeof Snapshot>;
 export type VolumeWire = Static<typeof Volume>;
 export type VolumesPost = Static<typeof VolumesPost>;

@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { ApiError } from "../client/client.ts";
+import { eventsCommand } from "./commands/events.ts";
 import { guestCommand } from "./commands/guest.ts";
 import { imageCommand } from "./commands/image.ts";
 import { instanceCommand } from "./commands/instance.ts";
@@ -24,6 +25,7 @@ program.addCommand(instanceCommand());
 program.addCommand(snapshotCommand());
 program.addCommand(volumeCommand());
 program.addCommand(storageCommand());
+program.addCommand(eventsCommand());
 program.addCommand(guestCommand());
 
 try {

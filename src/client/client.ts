@@ -21,6 +21,7 @@ import type {
   ImagesPost,
   ImagesRegisterPost,
   DeregisterWire,
+  StateEventWire,
 } from "../api/schemas.ts";
 
 export type Image = ImageWire;
@@ -214,6 +215,10 @@ export class Client {
 
   storageOperation(kind: "gc" | "scrub"): Promise<Operation> {
     return this.request("POST", `/v1/storage/${kind}`);
+  }
+
+  events(query: { after?: number; resourceId?: string; wait?: number } = {}): Promise<{ events: StateEventWire[]; next: number }> {
+    return this.request("GET", "/v1/events", { query });
   }
 
   getOperation(id: string, waitSeconds = 0): Promise<Operation> {

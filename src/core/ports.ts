@@ -9,6 +9,16 @@ export interface Repo<T extends { id: string }> {
   delete(id: string): void;
 }
 
+/** A resource changed state. */
+export interface StateEvent {
+  seq: number;
+  time: string;
+  resourceId: string;
+  fromState: string | null;
+  toState: string;
+  reason: string | null;
+}
+
 export interface Catalog {
   instances: Repo<Instance>;
   images: Repo<Image>;
@@ -18,6 +28,8 @@ export interface Catalog {
   operations: Repo<Operation>;
   /** Runs fn in one transaction: all of its writes land, or none. */
   transaction<R>(fn: () => R): R;
+  /** State changes after `afterSeq`, oldest first; every insert and state-changing update records one. */
+  events(options: { afterSeq: number; resourceId?: string; limit: number }): StateEvent[];
   findTokenHash(hash: string): boolean;
   addTokenHash(hash: string, name: string): void;
   close(): void;

@@ -1,4 +1,5 @@
 import type { ServiceContext } from "./context.ts";
+import { Events } from "./events.ts";
 import { ImageCapture } from "./image-capture.ts";
 import { Images } from "./images.ts";
 import { Instances } from "./instances.ts";
@@ -11,6 +12,7 @@ import { Volumes } from "./volumes.ts";
 /** The use cases, wired to one context. */
 export class Services {
   readonly operations: Operations;
+  readonly events: Events;
   readonly keyPairs: KeyPairs;
   readonly snapshots: Snapshots;
   readonly volumes: Volumes;
@@ -21,6 +23,7 @@ export class Services {
   constructor(readonly ctx: ServiceContext) {
     const vms = new VmRegistry();
     this.operations = new Operations(ctx.catalog);
+    this.events = new Events(ctx.catalog);
     this.keyPairs = new KeyPairs(ctx.catalog);
     this.snapshots = new Snapshots(ctx, this.operations);
     this.volumes = new Volumes(ctx, this.operations, this.snapshots, vms);

@@ -17,4 +17,18 @@ export const migrations: readonly { version: number; sql: string }[] = [
     version: 2,
     sql: `CREATE TABLE snapshots (id TEXT PRIMARY KEY, data TEXT NOT NULL);`,
   },
+  {
+    version: 3,
+    sql: `
+      CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        time TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT
+      );
+      CREATE INDEX events_resource ON events (resource_id, seq);
+    `,
+  },
 ];

@@ -1,19 +1,33 @@
 import Database from "better-sqlite3";
-import type { Catalog, Repo } from "../../core/ports.ts";
+import type { Catalog, Repo, StateEvent } from "../../core/ports.ts";
 import type { Image, Instance, KeyPair, Operation, Snapshot, Volume } from "../../core/types.ts";
 import { migrations } from "./migrations.ts";
 
 type Db = Database.Database;
 
-/** One resource kind in one table: the id and the resource as JSON. */
-class SqliteRepo<T extends { id: string }> implements Repo<T> {
+interface Stateful {
+  id: string;
+  state?: string;
+  stateReason?: string | null;
+}
+
+/**
+ * One resource kind in one table: the id and the resource as JSON. Inserting
+ * a resource with a state, or changing its state, records an event in the
+ * same statement's transaction.
+ */
+class SqliteRepo<T extends Stateful> implements Repo<T> {
   private readonly getStmt;
   private readonly listStmt;
   private readonly insertStmt;
   private readonly updateStmt;
   private readonly deleteStmt;
+  private readonly eventStmt;
+  private readonly db: Db;
 
   constructor(db: Db, table: string) {
+    this.db = db;
+    this.eventStmt = db.prepare("INSERT INTO events (time, resource_id, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)");
     this.getStmt = db.prepare<[string], { data: string }>(`SELECT data FROM ${table} WHERE id = ?`);
     this.listStmt = db.prepare<[], { data: string }>(`SELECT data FROM ${table} ORDER BY rowid`);
     this.insertStmt = db.prepare(`INSERT INTO ${table} (id, data) VALUES (?, ?)`);
@@ -31,12 +45,21 @@ class SqliteRepo<T extends { id: string }> implements Repo<T> {
   }
 
   insert(item: T): void {
-    this.insertStmt.run(item.id, JSON.stringify(item));
+    this.db.transaction(() => {
+      this.insertStmt.run(item.id, JSON.stringify(item));
+      if (item.state) this.eventStmt.run(new Date().toISOString(), item.id, null, item.state, item.stateReason ?? null);
+    })();
   }
 
   update(item: T): void {
-    const { changes } = this.updateStmt.run(JSON.stringify(item), item.id);
-    if (changes !== 1) throw new Error(`catalog: no row ${item.id} to update`);
+    this.db.transaction(() => {
+      const before = item.state ? this.get(item.id) : undefined;
+      const { changes } = this.updateStmt.run(JSON.stringify(item), item.id);
+      if (changes !== 1) throw new Error(`catalog: no row ${item.id} to update`);
+      if (item.state && before?.state !== item.state) {
+        this.eventStmt.run(new Date().toISOString(), item.id, before?.state ?? null, item.state, item.stateReason ?? null);
+      }
+    })();
   }
 
   delete(id: string): void {
@@ -84,6 +107,15 @@ export class SqliteCatalog implements Catalog {
 
   transaction<R>(fn: () => R): R {
     return this.db.transaction(fn)();
+  }
+
+  events(options: { afterSeq: number; resourceId?: string; limit: number }): StateEvent[] {
+    const rows = this.db
+      .prepare<[number, string | null, string | null, number], { seq: number; time: string; resource_id: string; from_state: string | null; to_state: string; reason: string | null }>(
+        "SELECT * FROM events WHERE seq > ? AND (? IS NULL OR resource_id = ?) ORDER BY seq LIMIT ?",
+      )
+      .all(options.afterSeq, options.resourceId ?? null, options.resourceId ?? null, options.limit);
+    return rows.map((r) => ({ seq: r.seq, time: r.time, resourceId: r.resource_id, fromState: r.from_state, toState: r.to_state, reason: r.reason }));
   }
 
   findTokenHash(hash: string): boolean {
