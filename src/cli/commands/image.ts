@@ -54,7 +54,7 @@ export function imageCommand(): Command {
     .option("--description <text>", "description")
     .option("--generalize", "generalize a copy offline (virt-sysprep); the instance keeps running")
     .option("--remove-user", "with --generalize: also remove the image's default user (deprovision+user)")
-    .option("--no-reboot", "do not stop the instance: snapshot it running (crash-consistent)")
+    .option("--no-reboot", "do not stop the instance: copy it running (filesystems frozen by its guest agent when one answers, crash-consistent otherwise)")
     .option("--exclude-volume <id>", "leave a data volume out; repeatable", collect)
     .option("--tag <k=v>", "image tag; repeatable", collect)
     .option("--snapshot-tag <k=v>", "tag for the image's snapshots; repeatable", collect)
