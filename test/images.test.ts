@@ -65,7 +65,8 @@ describe("custom images from instances", { timeout: 1_800_000 }, () => {
 
   it("captures a generalized image while the source keeps running; 3 launches get the data, not the identity, and each its own", async () => {
     const before = await identity(source.id);
-    const { image, waited } = await capture(["--instance", source.id, "--name", "golden-1", "--generalize", "--no-reboot", "--tag", "env=test"]);
+    // --remove-user: the default user's keys go too (deprovision+user); launches get theirs from the config drive.
+    const { image, waited } = await capture(["--instance", source.id, "--name", "golden-1", "--generalize", "--remove-user", "--no-reboot", "--tag", "env=test"]);
     assert.equal(waited.code, 0, waited.stderr);
     assert.equal(image.state, "available");
     assert.equal(image.osState, "generalized");
@@ -113,13 +114,18 @@ describe("custom images from instances", { timeout: 1_800_000 }, () => {
     const file = join(work, "pw.txt");
     await writeFile(file, `${secret}\n`, { mode: 0o600 });
     const images = await d.client.listImages({ name: "golden-1" });
-    const r = await d.cli(["--output", "json", "instance", "run", "--image", images[0]?.id ?? "", "--key", "K", "--admin-password-file", file, "--wait"]);
+    const key2 = join(work, "K2.pem");
+    assert.equal((await d.cli(["keypair", "create", "--name", "K2", "--out", key2])).code, 0);
+    const r = await d.cli(["--output", "json", "instance", "run", "--image", images[0]?.id ?? "", "--key", "K2", "--admin-password-file", file, "--wait"]);
     assert.equal(r.code, 0, r.stderr);
     const [inst] = JSON.parse(r.stdout) as Instance[];
     assert.ok(inst);
     launched.push(inst.id);
     assert.equal(inst.adminPasswordMode, "specify");
     assert.equal(await sh(`sshpass -p '${secret}' ssh ${sshOpts} -o PubkeyAuthentication=no -p ${inst.sshPort} root@127.0.0.1 echo ok`), "ok");
+    // The image kept no authorized key of the source's user: K2 gets in, K does not.
+    assert.equal(await sh(`ssh -i ${key2} ${sshOpts} -o BatchMode=yes -p ${inst.sshPort} root@127.0.0.1 echo k2`), "k2");
+    assert.notEqual(await sh(`ssh -i ${keyFile} ${sshOpts} -o BatchMode=yes -p ${inst.sshPort} root@127.0.0.1 true; echo $?`), "0");
     await assert.rejects(d.client.passwordData(inst.id), /no generated password/);
   });
 
@@ -183,13 +189,22 @@ describe("custom images from instances", { timeout: 1_800_000 }, () => {
     const victim = launched.find((id) => id !== source.id) ?? "";
     await d.client.instanceAction(victim, "stop");
     await d.client.waitInstances([victim], "stopped", { timeoutMs: 120_000 });
+    const data = await d.client.createVolume({ sizeGiB: 1 });
+    await d.client.attachVolume(data.id, victim);
     assert.equal((await d.cli(["instance", "generalize", victim])).code, 0);
     const start = await d.cli(["instance", "start", victim]);
     assert.notEqual(start.code, 0);
     assert.match(start.stderr, /INVALID_INSTANCE_STATE: Cannot start instance .*: it is generalized; a generalized instance cannot be started again/);
-    const { image } = await capture(["--instance", victim, "--name", "from-generalized"]);
+    const both = await capture(["--instance", victim, "--name", "with-data", "--snapshot-tag", "team=storage"]);
+    assert.deepEqual(both.image.blockDeviceMappings.map((m) => m.deviceName), ["/dev/vda", "/dev/vdb"]);
+    for (const m of both.image.blockDeviceMappings) assert.deepEqual((await d.client.getSnapshot(m.snapshotId)).tags, { team: "storage" });
+    await d.client.deregisterImage(both.image.id, true);
+    const { image } = await capture(["--instance", victim, "--name", "from-generalized", "--exclude-volume", data.id]);
     assert.equal(image.state, "available");
     assert.equal(image.osState, "generalized");
+    assert.equal(image.blockDeviceMappings.length, 1, "the excluded data volume is not in the image");
+    const bad = await d.cli(["image", "create", "--instance", victim, "--name", "x", "--exclude-volume", "vol-00000000000000000"]);
+    assert.match(bad.stderr, /VOLUME_NOT_ATTACHED/);
   });
 
   it("deregisters with and without --delete-snapshots, keeping a snapshot another image shares", async () => {
@@ -204,7 +219,9 @@ describe("custom images from instances", { timeout: 1_800_000 }, () => {
     assert.equal(r1.keptSnapshots[0]?.id, snap);
     assert.match(r1.keptSnapshots[0]?.reason ?? "", new RegExp(`image ${twin.id} uses it`));
     assert.equal((await d.client.getSnapshot(snap)).state, "completed");
-    assert.deepEqual((await d.client.listImages({ state: "deregistered" })).map((i) => i.id), [golden.id]);
+    const deregistered = await d.client.listImages({ state: "deregistered" });
+    assert.ok(deregistered.some((i) => i.id === golden.id));
+    assert.ok(deregistered.every((i) => i.state === "deregistered"));
     assert.ok(!(await d.client.listImages()).some((i) => i.id === golden.id), "hidden from the default listing");
     const launch = await d.cli(["instance", "run", "--image", golden.id]);
     assert.match(launch.stderr, /IMAGE_NOT_AVAILABLE: .* it is deregistered/);
