@@ -17,6 +17,8 @@ debian_packages=(
   syslinux mtools dosfstools fdisk kmod cpio gzip # its boot partition, MBR and initramfs
   xorriso                               # config drive ISOs
   openssh-client sshpass                # `instance ssh`, password logins in tests
+  openssl                               # password hashes (passwd -6) and decryption (pkeyutl)
+  curl procps                           # the main script's health wait; pgrep in tests
   restic                                # the deduplicating peer in bench/
 )
 
