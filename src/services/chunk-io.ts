@@ -1,5 +1,6 @@
 import { open, truncate } from "node:fs/promises";
 import { chunkCount, isZero, sha256, type Manifest } from "../core/manifest.ts";
+import { eachLimit } from "../core/each-limit.ts";
 import type { ChunkStore } from "../core/ports.ts";
 
 export interface Range {
@@ -13,18 +14,6 @@ export interface CaptureResult {
   chunks: (string | null)[];
   bytesRead: number;
   bytesStored: number;
-}
-
-/** Runs fn over items with at most `limit` at once, in order of start. */
-export async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** The chunk indexes a set of byte ranges touches, with the parts of each chunk they cover. */

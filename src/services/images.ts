@@ -213,9 +213,10 @@ export class Images {
     const root = image.blockDeviceMappings[0];
     if (!root) throw conflict("IMAGE_HAS_NO_DISK", `Image ${id} has no root disk`);
     const op = this.ops.create("image-export", image.id, `Exporting ${image.id} as ${format}`);
-    void (async () => {
+    this.ops.runInBackground(op.id, async () => {
       const dir = paths.exports(this.ctx.settings.dataDir);
-      const out = join(dir, `${op.id}.${exportFormats[format].ext}`);
+      const file = `${op.id}.${exportFormats[format].ext}`;
+      const out = join(dir, file);
       try {
         await mkdir(dir, { recursive: true });
         const base = await this.snapshots.materialize(root.snapshotId, (p) => this.ops.progress(op.id, p * 0.5));
@@ -223,13 +224,12 @@ export class Images {
           this.ops.progress(op.id, 50 + p / 2),
         );
         await rename(`${out}.part`, out);
-        const size = (await stat(out)).size;
-        this.ops.succeed(op.id, `Exported ${image.id} as ${format}`, { format, size, file: `${op.id}.${exportFormats[format].ext}` });
+        return { message: `Exported ${image.id} as ${format}`, result: { format, size: (await stat(out)).size, file } };
       } catch (err) {
         await rm(`${out}.part`, { force: true });
-        this.ops.fail(op.id, err);
+        throw err;
       }
-    })();
+    });
     return op;
   }
 
@@ -249,9 +249,6 @@ export class Images {
     }
     await rm(paths.uploads(this.ctx.settings.dataDir), { recursive: true, force: true });
     await mkdir(paths.uploads(this.ctx.settings.dataDir), { recursive: true });
-    for (const op of this.ops.list().filter((o) => o.state === "running")) {
-      this.ops.fail(op.id, new Error("The daemon stopped while the operation was running"));
-    }
   }
 
   private setState(id: ImageId, state: Image["state"], reason: string | null): void {

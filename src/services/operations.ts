@@ -62,6 +62,24 @@ export class Operations {
     this.save(id, (op) => ({ ...op, state: "failed", message: error.message, error }));
   }
 
+  /**
+   * Runs an operation's job in the background: its end is the operation's end,
+   * succeeded with what the job returns, or failed with what it throws.
+   */
+  runInBackground(id: string, job: () => Promise<{ message: string; result?: Record<string, unknown> }>): void {
+    void job().then(
+      ({ message, result }) => this.succeed(id, message, result ?? null),
+      (err: unknown) => this.fail(id, err),
+    );
+  }
+
+  /** After a restart: no job is running any more; what was under way failed. */
+  recover(): void {
+    for (const op of this.list().filter((o) => o.state === "running")) {
+      this.fail(op.id, new Error("The daemon stopped while the operation was running"));
+    }
+  }
+
   /** Resolves when the operation ends or after timeoutMs, with its latest state. */
   async wait(id: string, timeoutMs: number): Promise<Operation> {
     const op = this.get(id);

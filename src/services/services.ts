@@ -36,6 +36,7 @@ export class Services {
   async recover(): Promise<void> {
     await this.snapshots.recover();
     await this.images.recover();
+    this.operations.recover();
     await this.instances.recover();
   }
 }

@@ -248,14 +248,11 @@ export class Snapshots {
   /** Operation wrapper for gc and scrub. */
   runStorageOperation(kind: "storage-gc" | "storage-scrub") {
     const op = this.ops.create(kind, null, kind === "storage-gc" ? "Collecting garbage" : "Verifying every chunk");
-    void (async () => {
-      try {
-        const result = kind === "storage-gc" ? await this.gc() : await this.scrub((p) => this.ops.progress(op.id, p));
-        this.ops.succeed(op.id, kind === "storage-gc" ? "Garbage collected" : "Scrub finished", result as unknown as Record<string, unknown>);
-      } catch (err) {
-        this.ops.fail(op.id, err);
-      }
-    })();
+    this.ops.runInBackground(op.id, async () =>
+      kind === "storage-gc"
+        ? { message: "Garbage collected", result: await this.gc() }
+        : { message: "Scrub finished", result: { ...(await this.scrub((p) => this.ops.progress(op.id, p))) } },
+    );
     return op;
   }
 }

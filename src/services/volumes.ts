@@ -6,7 +6,7 @@ import { newId, type InstanceId, type SnapshotId, type VolumeId } from "../core/
 import type { Operation, Snapshot, Tags, Volume } from "../core/types.ts";
 import { paths, type ServiceContext } from "./context.ts";
 import type { Operations } from "./operations.ts";
-import type { Snapshots } from "./snapshots.ts";
+import type { CaptureSource, Snapshots } from "./snapshots.ts";
 import type { VmRegistry } from "./vm-registry.ts";
 
 const GiB = 1024 ** 3;
@@ -143,14 +143,11 @@ export class Volumes {
       this.ctx.catalog.snapshots.insert(snap);
       return this.ops.create("snapshot-create", snap.id, `Snapshotting ${v.id}`);
     });
-    void this.snapshots
-      .capture(snap, { file: v.path, format: "qcow2", parentId: v.baseSnapshotId, freeze: (read) => this.vms.freeze(v.instanceId, read) }, (p) =>
-        this.ops.progress(operation.id, p),
-      )
-      .then(
-        (done) => this.ops.succeed(operation.id, `Snapshot ${done.id} completed`),
-        (err: unknown) => this.ops.fail(operation.id, err),
-      );
+    this.ops.runInBackground(operation.id, async () => {
+      const source: CaptureSource = { file: v.path, format: "qcow2", parentId: v.baseSnapshotId, freeze: (read) => this.vms.freeze(v.instanceId, read) };
+      const done = await this.snapshots.capture(snap, source, (p) => this.ops.progress(operation.id, p));
+      return { message: `Snapshot ${done.id} completed` };
+    });
     return { snapshot: snap, operation };
   }
 }

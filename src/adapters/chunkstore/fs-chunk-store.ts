@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { eachLimit } from "../../core/each-limit.ts";
 import { ChunkMissingError, type ChunkStore, type ManifestStore } from "../../core/ports.ts";
 import { decodeChunk, encodeChunk, type Codec } from "./chunk-codec.ts";
 
@@ -140,17 +141,13 @@ export class FsManifestStore implements ManifestStore {
   }
 }
 
-async function fsyncAll(paths: string[], parallel = 32): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < paths.length) {
-      const fh = await open(paths[next++] as string, "r");
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+async function fsyncAll(paths: string[]): Promise<void> {
+  await eachLimit(paths, 32, async (path) => {
+    const fh = await open(path, "r");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallel, paths.length) }, worker));
+  });
 }
