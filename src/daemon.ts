@@ -25,7 +25,16 @@ export interface DaemonOptions {
   capacity?: { vcpus: number; memoryMiB: number };
   /** Chunk compression: none (the default) or deflate. */
   compression?: "none" | "deflate";
+  /** The largest virtual size of an uploaded disk or a volume, in bytes; default 2 TiB. */
+  maxVolumeSize?: number;
+  /** The host cache's cap in bytes, evicted least-recently-used; default 64 GiB. */
+  cacheMaxBytes?: number;
+  /** How long a finished export stays downloadable; default one hour. */
+  exportTtlMs?: number;
 }
+
+const GiB = 1024 ** 3;
+export const daemonDefaults = { maxVolumeSize: 2048 * GiB, cacheMaxBytes: 64 * GiB, exportTtlMs: 60 * 60 * 1000 };
 
 export interface Daemon {
   app: App;
@@ -66,6 +75,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       bootTimeoutMs: options.bootTimeoutMs ?? 300_000,
       shutdownTimeoutMs: options.shutdownTimeoutMs ?? 60_000,
       capacity: options.capacity ?? { vcpus: cpus().length * 4, memoryMiB: Math.floor((totalmem() / 1024 / 1024) * 0.8) },
+      maxVolumeSize: options.maxVolumeSize ?? daemonDefaults.maxVolumeSize,
+      cacheMaxBytes: options.cacheMaxBytes ?? daemonDefaults.cacheMaxBytes,
+      exportTtlMs: options.exportTtlMs ?? daemonDefaults.exportTtlMs,
     },
     log,
   });

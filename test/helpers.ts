@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Client } from "../src/client/client.ts";
 import { buildGuest } from "../src/cli/commands/guest.ts";
-import { startDaemon, type Daemon } from "../src/daemon.ts";
+import { startDaemon, type Daemon, type DaemonOptions } from "../src/daemon.ts";
 
 const run = promisify(execFile);
 export const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -23,9 +23,9 @@ export interface TestDaemon {
 }
 
 /** A real daemon on a free port with its own data dir; TCG unless the host really has KVM. */
-export async function startTestDaemon(dataDir?: string, options: { capacity?: { vcpus: number; memoryMiB: number }; logFile?: string } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(dataDir?: string, options: Partial<Omit<DaemonOptions, "dataDir" | "listen">> = {}): Promise<TestDaemon> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), "imagesmith-test-")));
-  const daemon = await startDaemon({ dataDir: dir, listen: "127.0.0.1:0", accelerator: "auto", shutdownTimeoutMs: 30_000, logLevel: "warn", capacity: options.capacity });
+  const daemon = await startDaemon({ listen: "127.0.0.1:0", accelerator: "auto", shutdownTimeoutMs: 30_000, logLevel: "warn", ...options, dataDir: dir });
   const token = (await readFile(join(dir, "admin-token"), "utf8")).trim();
   const client = new Client(daemon.url, token);
   return {

@@ -15,6 +15,12 @@ export interface Settings {
   shutdownTimeoutMs: number;
   /** What instances may reserve on this host, in all. */
   capacity: { vcpus: number; memoryMiB: number };
+  /** The largest virtual size of a disk: an upload, an image or a volume (bytes). */
+  maxVolumeSize: number;
+  /** The host cache of materialized image bases is evicted least-recently-used above this (bytes). */
+  cacheMaxBytes: number;
+  /** A finished export file is removed this long after it was written. */
+  exportTtlMs: number;
 }
 
 /** Everything a use case may touch, handed in by the daemon at start-up. */

@@ -3,6 +3,16 @@ import { startDaemon } from "../../daemon.ts";
 import { cpus, totalmem } from "node:os";
 import { CliError, defaultDataDir } from "../context.ts";
 
+const GiB = 1024 ** 3;
+
+/** A positive number option times its unit, or undefined for the default. */
+function positive(flag: string, value: string | undefined, unit: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(n > 0) || !Number.isFinite(n)) throw new CliError(`${flag} must be a positive number, not ${value}`);
+  return Math.floor(n * unit);
+}
+
 export function serveCommand(): Command {
   return new Command("serve")
     .description("run the daemon: it owns all state and supervises the VMs")
@@ -11,13 +21,25 @@ export function serveCommand(): Command {
     .option("--host-vcpus <n>", "vCPUs instances may reserve in all (default: 4 per host core)")
     .option("--host-memory-mib <n>", "memory instances may reserve in all (default: 80% of the host's)")
     .option("--compression <codec>", "chunk compression: none or deflate", "none")
+    .option("--max-volume-size-gib <n>", "largest virtual size of an uploaded disk or a volume (default: 2048)")
+    .option("--cache-max-gib <n>", "host cache of image bases, evicted least-recently-used above this (default: 64)")
+    .option("--export-ttl-minutes <n>", "how long a finished export stays downloadable (default: 60)")
     .action(async (_o: unknown, c: Command) => {
       // --data-dir is the global option: the daemon's data dir is where clients find the token.
-      const o = c.optsWithGlobals<{ dataDir?: string; listen: string; accel: "auto" | "kvm" | "tcg"; hostVcpus?: string; hostMemoryMib?: string; compression: string }>();
+      const o = c.optsWithGlobals<{ dataDir?: string; listen: string; accel: "auto" | "kvm" | "tcg"; hostVcpus?: string; hostMemoryMib?: string; compression: string; maxVolumeSizeGib?: string; cacheMaxGib?: string; exportTtlMinutes?: string }>();
       if (o.compression !== "none" && o.compression !== "deflate") throw new CliError(`--compression is none or deflate, not ${o.compression}`);
       const capacity = o.hostVcpus || o.hostMemoryMib ? { vcpus: Number(o.hostVcpus ?? cpus().length * 4), memoryMiB: Number(o.hostMemoryMib ?? Math.floor(totalmem() / 1048576 * 0.8)) } : undefined;
       if (capacity && !(capacity.vcpus > 0 && capacity.memoryMiB > 0)) throw new CliError("--host-vcpus and --host-memory-mib must be positive numbers");
-      const daemon = await startDaemon({ dataDir: o.dataDir ?? defaultDataDir(), listen: o.listen, accelerator: o.accel, capacity, compression: o.compression });
+      const daemon = await startDaemon({
+        dataDir: o.dataDir ?? defaultDataDir(),
+        listen: o.listen,
+        accelerator: o.accel,
+        capacity,
+        compression: o.compression,
+        maxVolumeSize: positive("--max-volume-size-gib", o.maxVolumeSizeGib, GiB),
+        cacheMaxBytes: positive("--cache-max-gib", o.cacheMaxGib, GiB),
+        exportTtlMs: positive("--export-ttl-minutes", o.exportTtlMinutes, 60_000),
+      });
       const stop = () => {
         void daemon.close().then(() => process.exit(0));
       };
