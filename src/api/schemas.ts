@@ -3,11 +3,14 @@
 import { Type, type Static, type TSchema } from "typebox";
 import { idPattern } from "../core/ids.ts";
 import { instanceStates } from "../core/instance-state.ts";
+import { maxPatternLength } from "../services/filters.ts";
 
 const strict = { additionalProperties: false } as const;
 const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
 
-export const Tags = Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.String({ maxLength: 256 }));
+export const Tags = Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 50 });
+/** Ids in paths and filters: bounded, whatever their kind. */
+const AnyId = Type.String({ minLength: 1, maxLength: 64 });
 const Name = Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9][A-Za-z0-9 ._()/@-]*$" });
 
 export const ErrorBody = Type.Object(
@@ -36,7 +39,7 @@ export const KeyPairCreated = Type.Object({
   keyPair: KeyPair,
   privateKey: Type.Optional(Type.String({ description: "PEM, returned once and never stored" })),
 });
-export const KeyPairName = Type.Object({ name: Type.String() }, strict);
+export const KeyPairName = Type.Object({ name: Type.String({ minLength: 1, maxLength: 255 }) }, strict);
 
 export const Image = Type.Object({
   id: Type.String(),
@@ -59,7 +62,8 @@ export const Image = Type.Object({
   tags: Tags,
   createdAt: Type.String(),
 });
-const TagFilter = Type.Union([Type.String({ pattern: "^[^=]+=.*$" }), Type.Array(Type.String({ pattern: "^[^=]+=.*$" }))], {
+const TagFilterItem = Type.String({ pattern: "^[^=]+=.*$", maxLength: 129 + maxPatternLength });
+const TagFilter = Type.Union([TagFilterItem, Type.Array(TagFilterItem, { maxItems: 20 })], {
   description: "key=value (value may hold * and ?); repeat for more",
 });
 export const ImagesPost = Type.Object(
@@ -103,10 +107,10 @@ export const ImagesImportQuery = Type.Object(
 export const ImagesListQuery = Type.Object(
   {
     state: Type.Optional(Type.Enum(["pending", "available", "failed", "deregistered"])),
-    name: Type.Optional(Type.String({ description: "wildcards * and ?" })),
+    name: Type.Optional(Type.String({ maxLength: maxPatternLength, description: "wildcards * and ?" })),
     osState: Type.Optional(Type.Enum(["generalized", "specialized"])),
     tag: Type.Optional(TagFilter),
-    sourceInstanceId: Type.Optional(Type.String()),
+    sourceInstanceId: Type.Optional(AnyId),
   },
   strict,
 );
@@ -158,8 +162,8 @@ export const InstancesPost = Type.Object(
   {
     imageId: Type.String({ pattern: idPattern("image") }),
     count: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, default: 1 })),
-    instanceType: Type.Optional(Type.String()),
-    keyName: Type.Optional(Type.String()),
+    instanceType: Type.Optional(Type.String({ maxLength: 32 })),
+    keyName: Type.Optional(Type.String({ maxLength: 255 })),
     userData: Type.Optional(Type.String({ maxLength: 16384 })),
     hostname: Type.Optional(Type.String({ pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" })),
     tags: Type.Optional(Tags),
@@ -193,7 +197,7 @@ export const InstancesList = Type.Object({ instances: Type.Array(Instance) });
 export const InstancesListQuery = Type.Object(
   {
     state: Type.Optional(Type.Enum(instanceStates)),
-    imageId: Type.Optional(Type.String()),
+    imageId: Type.Optional(AnyId),
     tag: Type.Optional(TagFilter),
   },
   strict,
@@ -248,7 +252,7 @@ export const VolumesPost = Type.Object(
 );
 export const VolumeAttachPost = Type.Object({ instanceId: Type.String({ pattern: idPattern("instance") }) }, strict);
 export const VolumesListQuery = Type.Object(
-  { instanceId: Type.Optional(Type.String()), state: Type.Optional(Type.Enum(["creating", "available", "in-use", "error"])) },
+  { instanceId: Type.Optional(AnyId), state: Type.Optional(Type.Enum(["creating", "available", "in-use", "error"])) },
   strict,
 );
 
@@ -262,15 +266,15 @@ export const StateEvent = Type.Object({
 });
 export const EventsQuery = Type.Object(
   {
-    after: Type.Optional(Type.Integer({ minimum: 0, description: "only events after this seq" })),
-    resourceId: Type.Optional(Type.String()),
+    after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "only events after this seq" })),
+    resourceId: Type.Optional(AnyId),
     wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60, description: "seconds to wait for an event when there is none yet" })),
   },
   strict,
 );
 export const EventsList = Type.Object({ events: Type.Array(StateEvent), next: Type.Integer({ description: "pass as after= to get what follows" }) });
 
-export const IdParams = Type.Object({ id: Type.String() }, strict);
+export const IdParams = Type.Object({ id: AnyId }, strict);
 
 export type KeyPairsPost = Static<typeof KeyPairsPost>;
 export type ImagesImportQuery = Static<typeof ImagesImportQuery>;
@@ -291,7 +295,7 @@ export type DeregisterWire = Static<typeof ImageDeregistered>;
 /** Repeated key=value query values as tags. */
 export function tagFilter(value: string | string[] | undefined): Record<string, string> | undefined {
   if (value === undefined) return undefined;
-  const tags: Record<string, string> = {};
+  const tags: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const kv of Array.isArray(value) ? value : [value]) {
     const eq = kv.indexOf("=");
     tags[kv.slice(0, eq)] = kv.slice(eq + 1);
