@@ -12,7 +12,8 @@ export function hashPassword(plaintext: Buffer): Promise<string> {
     p.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
     p.stderr.setEncoding("utf8").on("data", (c: string) => (err += c));
     p.on("error", reject);
-    p.on("exit", (code) => {
+    // "close", not "exit": only then has stdout been read to its end.
+    p.on("close", (code) => {
       const hash = out.trim();
       if (code === 0 && hash.startsWith("$6$")) resolve(hash);
       else reject(new Error(`openssl passwd failed: ${err.trim() || `exit ${code}`}`));
