@@ -1,9 +1,16 @@
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPair } from "node:crypto";
+import { availableParallelism } from "node:os";
+import { promisify } from "node:util";
+import { concurrencyLimit } from "../core/concurrency-limit.ts";
 import sshpk from "sshpk";
 import { badRequest, conflict, notFound } from "../core/errors.ts";
 import { newId, type KeyPairId } from "../core/ids.ts";
 import type { Catalog } from "../core/ports.ts";
 import type { KeyPair } from "../core/types.ts";
+
+const generate = promisify(generateKeyPair);
+/** RSA generation is CPU-bound: leave a core to the event loop and the VMs. */
+const keyGeneration = concurrencyLimit(Math.max(1, availableParallelism() - 1));
 
 const namePattern = /^[A-Za-z0-9._-]{1,255}$/;
 
@@ -38,17 +45,24 @@ export class KeyPairs {
 
   /**
    * Generates an RSA key pair. The private key is returned once, to the
-   * caller, and is never stored or logged here.
+   * caller, and is never stored or logged here. The key is generated off the
+   * main thread (libuv's pool), so the daemon keeps answering meanwhile; the
+   * name is checked again, with the insert, once it is there.
    */
-  create(name: string): { keyPair: KeyPair; privateKey: string } {
+  async create(name: string): Promise<{ keyPair: KeyPair; privateKey: string }> {
     checkName(this.catalog, name);
-    const { privateKey } = generateKeyPairSync("rsa", {
-      modulusLength: 2048,
-      privateKeyEncoding: { type: "pkcs1", format: "pem" },
-      publicKeyEncoding: { type: "spki", format: "pem" },
-    });
+    const { privateKey } = await keyGeneration(() =>
+      generate("rsa", {
+        modulusLength: 2048,
+        privateKeyEncoding: { type: "pkcs1", format: "pem" },
+        publicKeyEncoding: { type: "spki", format: "pem" },
+      }),
+    );
     const keyPair = record(name, sshpk.parsePrivateKey(privateKey, "pem").toPublic());
-    this.catalog.keyPairs.insert(keyPair);
+    this.catalog.transaction(() => {
+      checkName(this.catalog, name);
+      this.catalog.keyPairs.insert(keyPair);
+    });
     return { keyPair, privateKey };
   }
 

@@ -13,7 +13,7 @@ export function keyPairRoutes(api: Api): void {
     },
     handler: async (req, reply) => {
       const { name, publicKey } = req.body;
-      const result = publicKey ? { keyPair: services.keyPairs.import(name, publicKey) } : services.keyPairs.create(name);
+      const result = publicKey ? { keyPair: services.keyPairs.import(name, publicKey) } : await services.keyPairs.create(name);
       return reply.status(201).send(result);
     },
   });
