@@ -6,6 +6,7 @@ import { transitionInstance, type InstanceAction, type InstanceState } from "../
 import { defaultInstanceType, findInstanceType } from "../core/instance-types.ts";
 import type { Vm, VmSpec } from "../core/ports.ts";
 import type { AdminPasswordMode, Instance, Tags, Volume } from "../core/types.ts";
+import { runDetached } from "./background.ts";
 import { matchesTags } from "./filters.ts";
 import { checkCapacity, checkIdentity, configDriveContent } from "./launch-rules.ts";
 import { defaultPasswordMode, planPassword, type PasswordPlan } from "./passwords.ts";
@@ -90,9 +91,12 @@ export class Instances {
     if (req.hostname && req.count > 1) {
       throw badRequest("HOSTNAME_NEEDS_SINGLE_INSTANCE", "A hostname can be given only when launching one instance");
     }
-    const live = this.list({ imageId: image.id }).filter((i) => i.state !== "terminated" && i.state !== "shutting-down");
-    checkIdentity(image, req.count, live, req.allowDuplicateIdentity === true);
-    checkCapacity(this.ctx.catalog.instances.list(), this.ctx.settings.capacity, type.vcpus * req.count, type.memoryMiB * req.count);
+    const admit = () => {
+      const live = this.list({ imageId: image.id }).filter((i) => i.state !== "terminated" && i.state !== "shutting-down");
+      checkIdentity(image, req.count, live, req.allowDuplicateIdentity === true);
+      checkCapacity(this.ctx.catalog.instances.list(), this.ctx.settings.capacity, type.vcpus * req.count, type.memoryMiB * req.count);
+    };
+    admit(); // early, before any password is hashed
     const mode = req.adminPassword ?? defaultPasswordMode(image, key);
     if (req.adminPasswordPlain && mode !== "specify") throw badRequest("PASSWORD_NOT_EXPECTED", `A password is given only with the specify mode, not ${mode}`);
     // One random password per instance; a specified one is hashed once for all.
@@ -104,6 +108,9 @@ export class Instances {
     const now = new Date().toISOString();
     const launched: Instance[] = [];
     this.ctx.catalog.transaction(() => {
+      // Again with the inserts, in one transaction: launches racing past the
+      // awaits above cannot both take the last capacity or one identity.
+      admit();
       for (let n = 0; n < req.count; n++) {
         const id = newId<InstanceId>("instance");
         const volume = this.volumes.draft({ snapshotId: root.snapshotId, kind: "boot", instanceId: id, deleteOnTermination: root.deleteOnTermination });
@@ -133,23 +140,26 @@ export class Instances {
         launched.push(inst);
       }
     });
-    launched.forEach((inst, n) => void this.launch(inst.id, key?.publicKey ?? null, plans[n]?.configDrive ?? null));
+    launched.forEach((inst, n) => runDetached(this.ctx.log, `launch of ${inst.id}`, this.launch(inst.id, key?.publicKey ?? null, plans[n]?.configDrive ?? null)));
     return launched;
   }
 
   stop(id: string): Instance {
     const inst = this.change(id, "stop", { stateReason: "User initiated shutdown" });
     const vm = this.vms.get(id);
-    if (vm) void vm.shutdown(this.ctx.settings.shutdownTimeoutMs);
+    if (vm) runDetached(this.ctx.log, `shutdown of ${id}`, vm.shutdown(this.ctx.settings.shutdownTimeoutMs));
     else return this.change(id, "stopped", { runtime: null, ready: false });
     return inst;
   }
 
   start(id: string): Instance {
-    const before = this.get(id);
-    if (before.state === "deallocated") checkCapacity(this.ctx.catalog.instances.list(), this.ctx.settings.capacity, before.vcpus, before.memoryMiB);
-    const inst = this.change(id, "start", { stateReason: null });
-    void this.boot(id).catch((err: unknown) => this.bootFailed(id, err));
+    const inst = this.ctx.catalog.transaction(() => {
+      const before = this.get(id);
+      // A deallocated instance takes its reservation back: checked and taken in one transaction.
+      if (before.state === "deallocated") checkCapacity(this.ctx.catalog.instances.list(), this.ctx.settings.capacity, before.vcpus, before.memoryMiB);
+      return this.change(id, "start", { stateReason: null });
+    });
+    this.bootInBackground(id);
     return inst;
   }
 
@@ -160,7 +170,7 @@ export class Instances {
     this.readyWatchers.get(id)?.abort();
     const offset = await fileSize(this.consoleLog(id));
     await vm.reset();
-    void this.awaitReady(id, vm, offset);
+    runDetached(this.ctx.log, `readiness watch of ${id}`, this.awaitReady(id, vm, offset));
     return inst;
   }
 
@@ -199,7 +209,7 @@ export class Instances {
 
   terminate(id: string): Instance {
     const inst = this.change(id, "terminate", { stateReason: "User initiated termination" });
-    void this.finishTermination(id);
+    runDetached(this.ctx.log, `termination of ${id}`, this.finishTermination(id));
     return inst;
   }
 
@@ -215,10 +225,10 @@ export class Instances {
       if (vm) {
         this.ctx.log.info({ instanceId: inst.id, pid: vm.runtime.pid }, "reattached to running VM");
         this.supervise(inst.id, vm, inst.runtime?.consoleOffset ?? 0);
-        if (inst.state === "stopping") void vm.shutdown(this.ctx.settings.shutdownTimeoutMs);
+        if (inst.state === "stopping") runDetached(this.ctx.log, `shutdown of ${inst.id}`, vm.shutdown(this.ctx.settings.shutdownTimeoutMs));
       } else if (inst.state === "pending" && !inst.runtime && (await fileSize(this.configDrivePath(inst.id))) > 0) {
         // Interrupted after its config drive was written (with any password hash): boot it.
-        void this.boot(inst.id).catch((err: unknown) => this.bootFailed(inst.id, err));
+        this.bootInBackground(inst.id);
       } else if (inst.state === "pending" && !inst.runtime) {
         this.save({ ...inst, state: "shutting-down" });
         await this.finishTermination(inst.id, "The daemon stopped before the instance's config drive was written");
@@ -276,6 +286,10 @@ export class Instances {
     this.supervise(id, vm, offset);
   }
 
+  private bootInBackground(id: string): void {
+    runDetached(this.ctx.log, `boot of ${id}`, this.boot(id).catch((err: unknown) => this.bootFailed(id, err)));
+  }
+
   private bootFailed(id: string, err: unknown): void {
     const reason = `Start failed: ${err instanceof Error ? err.message : String(err)}`;
     this.ctx.log.error({ instanceId: id, err: reason }, "start failed");
@@ -285,9 +299,9 @@ export class Instances {
 
   private supervise(id: string, vm: Vm, consoleOffset: number): void {
     this.vms.set(id, vm);
-    void vm.exited.then(() => this.onVmExit(id, vm));
+    runDetached(this.ctx.log, `supervision of ${id}`, vm.exited.then(() => this.onVmExit(id, vm)));
     const inst = this.get(id);
-    if (inst.state === "pending" || inst.state === "rebooting") void this.awaitReady(id, vm, consoleOffset);
+    if (inst.state === "pending" || inst.state === "rebooting") runDetached(this.ctx.log, `readiness watch of ${id}`, this.awaitReady(id, vm, consoleOffset));
   }
 
   private async awaitReady(id: string, vm: Vm, offset: number): Promise<void> {

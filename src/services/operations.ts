@@ -4,13 +4,17 @@ import { newId, type OperationId } from "../core/ids.ts";
 import type { Catalog } from "../core/ports.ts";
 import type { Operation } from "../core/types.ts";
 import { AppError } from "../core/errors.ts";
+import type { Logger } from "./context.ts";
 
 /** Asynchronous jobs with progress that clients poll or wait on. */
 export class Operations {
   private readonly changes = new EventEmitter();
   private readonly lastWrite = new Map<string, number>();
 
-  constructor(private readonly catalog: Catalog) {
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly log?: Logger,
+  ) {
     this.changes.setMaxListeners(0);
   }
 
@@ -67,10 +71,13 @@ export class Operations {
    * succeeded with what the job returns, or failed with what it throws.
    */
   runInBackground(id: string, job: () => Promise<{ message: string; result?: Record<string, unknown> }>): void {
-    void job().then(
-      ({ message, result }) => this.succeed(id, message, result ?? null),
-      (err: unknown) => this.fail(id, err),
-    );
+    job()
+      .then(
+        ({ message, result }) => this.succeed(id, message, result ?? null),
+        (err: unknown) => this.fail(id, err),
+      )
+      // Recording the end failed too (the catalog is closing, say): log it.
+      .catch((err: unknown) => this.log?.error({ operationId: id, err: err instanceof Error ? err.message : String(err) }, "recording an operation's end failed"));
   }
 
   /** After a restart: no job is running any more; what was under way failed. */

@@ -22,7 +22,7 @@ export class Services {
 
   constructor(readonly ctx: ServiceContext) {
     const vms = new VmRegistry();
-    this.operations = new Operations(ctx.catalog);
+    this.operations = new Operations(ctx.catalog, ctx.log);
     this.events = new Events(ctx.catalog);
     this.keyPairs = new KeyPairs(ctx.catalog);
     this.snapshots = new Snapshots(ctx, this.operations);

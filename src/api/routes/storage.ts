@@ -70,7 +70,7 @@ export function storageRoutes(api: Api): void {
       const size = (await stat(file)).size;
       const stream = createReadStream(file);
       stream.on("close", () => {
-        if (stream.bytesRead === size) void rm(file, { force: true });
+        if (stream.bytesRead === size) rm(file, { force: true }).catch((err: unknown) => req.log.warn({ err }, "removing a downloaded export failed"));
       });
       return reply.header("content-type", "application/octet-stream").header("content-length", size).send(stream);
     },
