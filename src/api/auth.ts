@@ -21,7 +21,7 @@ export async function ensureAdminToken(catalog: Catalog, dataDir: string): Promi
   await chmod(file, 0o600);
 }
 
-export function authenticate(catalog: Catalog, req: FastifyRequest): void {
+export function authenticate(catalog: Catalog, req: Pick<FastifyRequest, "headers">): void {
   const header = req.headers.authorization ?? "";
   const m = /^Bearer\s+(\S+)$/i.exec(header);
   if (!m?.[1]) throw unauthorized("Missing bearer token: send Authorization: Bearer <token>");

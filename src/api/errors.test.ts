@@ -29,9 +29,12 @@ describe("error mapping", () => {
     assert.deepEqual([e.code, e.message], ["VALIDATION_FAILED", "Invalid body.count: must be >= 1"]);
   });
 
-  it("keeps a Fastify 4xx code without its prefix", () => {
-    const e = toAppError(Object.assign(new Error("Unsupported Media Type"), { statusCode: 415, code: "FST_ERR_CTP_INVALID_MEDIA_TYPE" }));
-    assert.deepEqual([e.code, e.status], ["CTP_INVALID_MEDIA_TYPE", 415]);
+  it("gives a Fastify 4xx our stable code and a message that does not echo the input", () => {
+    const e = toAppError(Object.assign(new Error("Unsupported Media Type: text/<script>"), { statusCode: 415, code: "FST_ERR_CTP_INVALID_MEDIA_TYPE" }));
+    assert.deepEqual([e.code, e.status], ["UNSUPPORTED_MEDIA_TYPE", 415]);
+    assert.doesNotMatch(e.message, /script/);
+    const other = toAppError(Object.assign(new Error("weird"), { statusCode: 400, code: "FST_ERR_SOMETHING_NEW" }));
+    assert.deepEqual([other.code, other.status], ["BAD_REQUEST", 400]);
   });
 
   it("hides the details of unknown errors behind a generic 500", () => {
