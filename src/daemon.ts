@@ -8,6 +8,7 @@ import { chooseAccelerator } from "./adapters/hypervisor/kvm-probe.ts";
 import { QemuHypervisor } from "./adapters/hypervisor/qemu-hypervisor.ts";
 import { LinuxGuestTools } from "./adapters/guest/linux-guest-tools.ts";
 import { FsChunkStore, FsManifestStore } from "./adapters/chunkstore/fs-chunk-store.ts";
+import { makePrivate } from "./adapters/fs/private-dir.ts";
 import { ensureAdminToken } from "./api/auth.ts";
 import { buildServer, type App } from "./api/server.ts";
 import { badRequest } from "./core/errors.ts";
@@ -38,6 +39,7 @@ export const daemonDefaults = { maxVolumeSize: 2048 * GiB, cacheMaxBytes: 64 * G
 
 export interface Daemon {
   app: App;
+  log: pino.Logger;
   services: Services;
   url: string;
   close(): Promise<void>;
@@ -56,9 +58,13 @@ export function parseListen(listen: string): { host: string; port: number } {
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const dataDir = resolve(options.dataDir);
   const { host, port } = parseListen(options.listen);
+  // Everything the daemon and its QEMU processes create is private to root.
+  process.umask(0o077);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  await mkdir(paths.uploads(dataDir), { recursive: true });
   const log = pino({ level: options.logLevel ?? process.env.IMAGESMITH_LOG_LEVEL ?? "info" });
+  const tightened = await makePrivate(dataDir);
+  if (tightened > 0) log.warn({ dataDir, entries: tightened }, "the data dir was readable by others: made it and its contents private");
+  await mkdir(paths.uploads(dataDir), { recursive: true });
   const catalog = new SqliteCatalog(join(dataDir, "catalog.db"));
   await ensureAdminToken(catalog, dataDir);
   const accelerator = await chooseAccelerator(options.accelerator);
@@ -92,6 +98,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   log.info({ url, dataDir }, "imagesmith daemon listening");
   return {
     app,
+    log,
     services,
     url,
     async close() {

@@ -40,6 +40,10 @@ export function serveCommand(): Command {
         cacheMaxBytes: positive("--cache-max-gib", o.cacheMaxGib, GiB),
         exportTtlMs: positive("--export-ttl-minutes", o.exportTtlMinutes, 60_000),
       });
+      // A rejection nothing caught is a bug to log, not a reason to drop every VM's supervision.
+      process.on("unhandledRejection", (reason) => {
+        daemon.log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, "unhandled rejection");
+      });
       const stop = () => {
         void daemon.close().then(() => process.exit(0));
       };
