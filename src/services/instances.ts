@@ -2,6 +2,7 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { badRequest, conflict, notFound } from "../core/errors.ts";
 import { newId, type InstanceId } from "../core/ids.ts";
+import { publicMessage } from "../core/public-message.ts";
 import { transitionInstance, type InstanceAction, type InstanceState } from "../core/instance-state.ts";
 import { defaultInstanceType, findInstanceType } from "../core/instance-types.ts";
 import type { Vm, VmSpec } from "../core/ports.ts";
@@ -265,8 +266,8 @@ export class Instances {
     } catch (err) {
       // Terminated while launching: the termination has cleaned up already.
       if (this.get(id).state !== "pending") return;
-      const reason = `Launch failed: ${err instanceof Error ? err.message : String(err)}`;
-      this.ctx.log.error({ instanceId: id, err: reason }, "launch failed");
+      const reason = `Launch failed: ${publicMessage(err)}`;
+      this.ctx.log.error({ instanceId: id, err: err instanceof Error ? err.message : String(err) }, "launch failed");
       this.change(id, "terminate", { stateReason: reason });
       await this.finishTermination(id, reason);
     }
@@ -291,8 +292,8 @@ export class Instances {
   }
 
   private bootFailed(id: string, err: unknown): void {
-    const reason = `Start failed: ${err instanceof Error ? err.message : String(err)}`;
-    this.ctx.log.error({ instanceId: id, err: reason }, "start failed");
+    const reason = `Start failed: ${publicMessage(err)}`;
+    this.ctx.log.error({ instanceId: id, err: err instanceof Error ? err.message : String(err) }, "start failed");
     const inst = this.get(id);
     if (inst.state === "pending") this.save({ ...inst, state: "stopped", runtime: null, stateReason: reason });
   }

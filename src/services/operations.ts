@@ -4,6 +4,7 @@ import { newId, type OperationId } from "../core/ids.ts";
 import type { Catalog } from "../core/ports.ts";
 import type { Operation } from "../core/types.ts";
 import { AppError } from "../core/errors.ts";
+import { publicMessage } from "../core/public-message.ts";
 import type { Logger } from "./context.ts";
 
 /** Asynchronous jobs with progress that clients poll or wait on. */
@@ -59,10 +60,8 @@ export class Operations {
   }
 
   fail(id: string, err: unknown): void {
-    const error =
-      err instanceof AppError
-        ? { code: err.code, message: err.message }
-        : { code: "OPERATION_FAILED", message: err instanceof Error ? err.message : String(err) };
+    const error = err instanceof AppError ? { code: err.code, message: err.message } : { code: "OPERATION_FAILED", message: publicMessage(err) };
+    if (!(err instanceof AppError)) this.log?.error({ operationId: id, err: err instanceof Error ? err.message : String(err) }, "operation failed");
     this.save(id, (op) => ({ ...op, state: "failed", message: error.message, error }));
   }
 
