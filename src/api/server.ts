@@ -2,7 +2,7 @@ import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Services } from "../services/services.ts";
-import { errorBody, type AppError } from "../core/errors.ts";
+import { AppError, errorBody } from "../core/errors.ts";
 import { authenticate } from "./auth.ts";
 import { armBodyDeadline, clearBodyDeadline, limits } from "./deadlines.ts";
 import { clientErrorHandler, errorHandler, notFoundHandler, toAppError } from "./errors.ts";
@@ -90,6 +90,12 @@ export async function buildServer(options: {
     if (!uploadRoutes.has(req.url.split("?")[0] ?? "")) armBodyDeadline(req.raw);
   });
   app.addHook("preValidation", async (req) => clearBodyDeadline(req.raw));
+  // Ajv coerces "1e999" to Infinity and then skips its range checks on it.
+  app.addHook("preHandler", async (req) => {
+    for (const [k, v] of Object.entries((req.query ?? {}) as Record<string, unknown>)) {
+      if (typeof v === "number" && !Number.isFinite(v)) throw new AppError("VALIDATION_FAILED", 400, `Invalid querystring.${k}: must be a finite number`);
+    }
+  });
   app.addHook("onResponse", async (req) => clearBodyDeadline(req.raw));
 
   app.get("/v1/health", {
