@@ -60,6 +60,11 @@ export interface Vm {
   /** Freezes the guest's filesystems through its agent; the thaw, or undefined when no agent answers. */
   freezeFilesystems(): Promise<(() => Promise<void>) | undefined>;
   kill(): Promise<void>;
+  /**
+   * After a daemon crash: resumes vCPUs and thaws filesystems that a snapshot
+   * under way had paused or frozen; returns what it undid.
+   */
+  undoInterruptedFreeze(): Promise<string[]>;
   /** Forwards a free 127.0.0.1 port to the guest's SSH port; returns it. */
   openSsh(): Promise<number>;
   /** Lets go of the VM without stopping it, so a later daemon can reattach. */
@@ -71,8 +76,12 @@ export interface Vm {
 export interface Hypervisor {
   readonly accelerator: string;
   start(spec: VmSpec): Promise<Vm>;
-  /** Finds a VM started by an earlier daemon, or undefined when it is gone. */
-  reattach(spec: VmSpec, runtime: VmRuntime): Promise<Vm | undefined>;
+  /**
+   * Finds a VM started by an earlier daemon, or undefined when it is gone.
+   * Without a recorded runtime (the daemon died between starting the VM and
+   * recording it), the VM is looked for in the instance's run dir.
+   */
+  reattach(spec: VmSpec, runtime: VmRuntime | null): Promise<Vm | undefined>;
 }
 
 export interface ConfigDriveContent {

@@ -222,15 +222,22 @@ export class Instances {
         continue;
       }
       if (!liveStates.includes(inst.state)) continue;
-      const vm = inst.runtime ? await this.ctx.hypervisor.reattach(this.spec(inst), inst.runtime) : undefined;
+      const vm = await this.ctx.hypervisor.reattach(this.spec(inst), inst.runtime);
+      if (vm && !inst.runtime?.pid) {
+        // Started, but the daemon died before recording its pid: record it now.
+        inst.runtime = { ...vm.runtime, consoleOffset: inst.runtime?.consoleOffset ?? 0 };
+        this.save(inst);
+      }
       if (vm) {
         this.ctx.log.info({ instanceId: inst.id, pid: vm.runtime.pid }, "reattached to running VM");
+        const undone = await vm.undoInterruptedFreeze().catch((err: unknown) => [`could not check: ${(err as Error).message}`]);
+        if (undone.length > 0) this.ctx.log.warn({ instanceId: inst.id, undone }, "a snapshot was interrupted while the VM was paused or frozen");
         this.supervise(inst.id, vm, inst.runtime?.consoleOffset ?? 0);
         if (inst.state === "stopping") runDetached(this.ctx.log, `shutdown of ${inst.id}`, vm.shutdown(this.ctx.settings.shutdownTimeoutMs));
-      } else if (inst.state === "pending" && !inst.runtime && (await fileSize(this.configDrivePath(inst.id))) > 0) {
+      } else if (inst.state === "pending" && !inst.runtime?.pid && (await fileSize(this.configDrivePath(inst.id))) > 0) {
         // Interrupted after its config drive was written (with any password hash): boot it.
         this.bootInBackground(inst.id);
-      } else if (inst.state === "pending" && !inst.runtime) {
+      } else if (inst.state === "pending" && !inst.runtime?.pid) {
         this.save({ ...inst, state: "shutting-down" });
         await this.finishTermination(inst.id, "The daemon stopped before the instance's config drive was written");
       } else {
@@ -277,6 +284,9 @@ export class Instances {
     const inst = this.get(id);
     if (inst.state !== "pending") return;
     const offset = await fileSize(this.consoleLog(id));
+    // Where this boot's console starts, recorded before QEMU runs (pid 0: not known yet),
+    // so that a daemon dying before the pid is recorded finds the VM and its output again.
+    this.save({ ...inst, runtime: { pid: 0, qmpSocket: "", sshPort: 0, consoleOffset: offset } });
     const vm = await this.ctx.hypervisor.start(this.spec(inst));
     const now = this.get(id);
     if (now.state !== "pending") {
@@ -358,7 +368,7 @@ export class Instances {
     if (vm) await vm.kill();
     else {
       const inst = this.get(id);
-      const orphan = inst.runtime ? await this.ctx.hypervisor.reattach(this.spec(inst), inst.runtime) : undefined;
+      const orphan = await this.ctx.hypervisor.reattach(this.spec(inst), inst.runtime);
       await orphan?.kill();
     }
     const inst = this.get(id);

@@ -87,6 +87,29 @@ class QemuVm implements Vm {
     };
   }
 
+  async undoInterruptedFreeze(): Promise<string[]> {
+    const undone: string[] = [];
+    const status = (await this.qmp.execute("query-status")) as { status?: string } | undefined;
+    if (status?.status === "paused") {
+      await this.qmp.execute("cont");
+      undone.push("resumed the paused vCPUs");
+    }
+    const qga = await QgaClient.connect(join(dirname(this.runtime.qmpSocket), "qga.sock"), 2000);
+    if (qga) {
+      try {
+        if ((await qga.execute("guest-fsfreeze-status", undefined, 10_000)) === "frozen") {
+          await qga.execute("guest-fsfreeze-thaw", undefined, 30_000);
+          undone.push("thawed the guest's filesystems");
+        }
+      } catch {
+        // the agent does not answer: nothing it froze can be thawed through it
+      } finally {
+        qga.close();
+      }
+    }
+    return undone;
+  }
+
   async kill(): Promise<void> {
     await this.qmp.execute("quit").catch(() => undefined);
     const gone = await Promise.race([
@@ -134,12 +157,19 @@ export class QemuHypervisor implements Hypervisor {
     return new QemuVm({ pid, qmpSocket, sshPort: 0 }, qmp);
   }
 
-  async reattach(spec: VmSpec, runtime: VmRuntime): Promise<Vm | undefined> {
-    if (!processAlive(runtime.pid)) return undefined;
+  async reattach(spec: VmSpec, recorded: VmRuntime | null): Promise<Vm | undefined> {
+    const runtime = recorded?.pid ? recorded : await this.runtimeInRunDir(spec);
+    if (!runtime || !processAlive(runtime.pid)) return undefined;
     const cmdline = await readFile(`/proc/${runtime.pid}/cmdline`, "utf8").catch(() => "");
     if (!cmdline.includes(spec.instanceId)) return undefined;
     const qmp = await QmpClient.connect(runtime.qmpSocket).catch(() => undefined);
     return qmp ? new QemuVm(runtime, qmp) : undefined;
+  }
+
+  /** What start() leaves in the run dir: QEMU's pid file and its QMP socket. */
+  private async runtimeInRunDir(spec: VmSpec): Promise<VmRuntime | undefined> {
+    const pid = Number((await readFile(join(spec.runDir, "qemu.pid"), "utf8").catch(() => "")).trim());
+    return pid > 0 ? { pid, qmpSocket: join(spec.runDir, "qmp.sock"), sshPort: 0 } : undefined;
   }
 
 }
