@@ -95,7 +95,7 @@ export async function freePort(): Promise<number> {
 export async function spawnDaemon(
   dataDir: string,
   options: { logFile?: string; extraArgs?: string[] } = {},
-): Promise<{ url: string; client: Client; token: string; cli: TestDaemon["cli"]; kill: (signal: NodeJS.Signals) => Promise<void> }> {
+): Promise<{ url: string; pid: number; client: Client; token: string; cli: TestDaemon["cli"]; kill: (signal: NodeJS.Signals) => Promise<void> }> {
   const { spawn } = await import("node:child_process");
   const { openSync } = await import("node:fs");
   const log = options.logFile ? openSync(options.logFile, "a") : "ignore";
@@ -110,6 +110,7 @@ export async function spawnDaemon(
   const token = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();
   return {
     url,
+    pid: child.pid ?? 0,
     client: new Client(url, token),
     token,
     cli: (args) => runCli(url, token, args),

@@ -221,6 +221,10 @@ export class Client {
     return this.request("GET", "/v1/events", { query });
   }
 
+  async listOperations(): Promise<Operation[]> {
+    return (await this.request<{ operations: Operation[] }>("GET", "/v1/operations")).operations;
+  }
+
   getOperation(id: string, waitSeconds = 0): Promise<Operation> {
     return this.request("GET", `/v1/operations/${encodeURIComponent(id)}`, { query: { wait: waitSeconds || undefined } });
   }
