@@ -19,6 +19,8 @@ debian_packages=(
   openssh-client sshpass                # `instance ssh`, password logins in tests
   openssl                               # password hashes (passwd -6) and decryption (pkeyutl)
   curl procps                           # the main script's health wait; pgrep in tests
+  socat                                 # QEMU forwards each guest endpoint connection through it
+  mmdebstrap                            # the Debian 12 cloud image (guest build --distro debian-12)
   restic                                # the deduplicating peer in bench/
 )
 

@@ -10,6 +10,7 @@ import { LinuxGuestTools } from "./adapters/guest/linux-guest-tools.ts";
 import { FsChunkStore, FsManifestStore } from "./adapters/chunkstore/fs-chunk-store.ts";
 import { makePrivate } from "./adapters/fs/private-dir.ts";
 import { ensureAdminToken } from "./api/auth.ts";
+import { HttpGuestEndpoints } from "./api/guest-endpoint.ts";
 import { buildServer, type App } from "./api/server.ts";
 import { badRequest } from "./core/errors.ts";
 import { paths } from "./services/context.ts";
@@ -73,6 +74,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     catalog,
     hypervisor: new QemuHypervisor(accelerator),
     configDrive: new IsoConfigDrive(),
+    guestEndpoints: new HttpGuestEndpoints(log),
     guestTools: new LinuxGuestTools(accelerator),
     chunks: new FsChunkStore(paths.store(dataDir), options.compression ?? "none"),
     manifests: new FsManifestStore(paths.store(dataDir)),

@@ -63,7 +63,7 @@ describe(`SIGKILL of the daemon at random moments, ${kills} times (seed ${seed})
     assert.ok(inst);
     source = inst.id;
     sourceVolume = inst.bootVolumeId;
-    await d.client.waitInstances([source], "running", { timeoutMs: 300_000 });
+    await d.client.waitInstances([source], "ready", { timeoutMs: 300_000 });
   });
 
   after(async () => {

@@ -28,7 +28,7 @@ describe("custom images from instances", { timeout: 1_800_000 }, () => {
   const run = async (req: Parameters<Client["runInstances"]>[0]) => {
     const instances = await d.client.runInstances(req);
     launched.push(...instances.map((i) => i.id));
-    return d.client.waitInstances(instances.map((i) => i.id), "running", { timeoutMs: 600_000 });
+    return d.client.waitInstances(instances.map((i) => i.id), "ready", { timeoutMs: 600_000 });
   };
   const capture = async (args: string[]) => {
     const r = await d.cli(["--output", "json", "image", "create", ...args]);
@@ -146,7 +146,7 @@ describe("custom images from instances", { timeout: 1_800_000 }, () => {
     assert.equal(image.state, "available", image.stateReason ?? "");
     assert.equal(image.osState, "specialized");
     assert.equal(image.consistency, "clean");
-    const [back] = await d.client.waitInstances([source.id], "running", { timeoutMs: 300_000 });
+    const [back] = await d.client.waitInstances([source.id], "ready", { timeoutMs: 300_000 });
     assert.ok(back?.ready, "the source was started again");
     const [copy] = await run({ imageId: image.id, count: 1, keyName: "K" });
     assert.ok(copy);
@@ -259,7 +259,7 @@ describe("host capacity, stop and deallocate", { timeout: 900_000 }, () => {
     const ids = two.map((i) => i.id);
     const full = await t.cli(["instance", "run", "--image", image, "--admin-password", "none"]);
     assert.match(full.stderr, /INSUFFICIENT_CAPACITY: Not enough host capacity for 1 vCPUs and 256 MiB: 2\/2 vCPUs/);
-    await t.client.waitInstances(ids, "running", { timeoutMs: 300_000 });
+    await t.client.waitInstances(ids, "ready", { timeoutMs: 300_000 });
     const first = ids[0] ?? "";
     await t.client.instanceAction(first, "stop");
     await t.client.waitInstances([first], "stopped", { timeoutMs: 120_000 });
@@ -272,6 +272,6 @@ describe("host capacity, stop and deallocate", { timeout: 900_000 }, () => {
     await t.client.instanceAction(third.id, "terminate");
     await t.client.waitInstances([third.id], "terminated", { timeoutMs: 120_000 });
     assert.equal((await t.client.instanceAction(first, "start")).state, "pending");
-    await t.client.waitInstances([first], "running", { timeoutMs: 300_000 });
+    await t.client.waitInstances([first], "ready", { timeoutMs: 300_000 });
   });
 });

@@ -44,7 +44,7 @@ describe("instances on real QEMU", { timeout: 900_000 }, () => {
     assert.equal(instances.length, 2);
     assert.ok(instances.every((i) => i.state === "pending"));
     const ids = instances.map((i) => i.id);
-    const waited = await d.cli(["--output", "json", "instance", "wait", "running", ...ids]);
+    const waited = await d.cli(["--output", "json", "instance", "wait", "ready", ...ids]);
     assert.equal(waited.code, 0, waited.stderr);
     const running = JSON.parse(waited.stdout) as Instance[];
     for (const inst of running) {
@@ -85,7 +85,7 @@ describe("instances on real QEMU", { timeout: 900_000 }, () => {
     const stopped = await d.client.getInstance(id);
     assert.equal(stopped.sshPort, null);
     assert.equal((await d.cli(["instance", "start", id])).code, 0);
-    assert.equal((await d.cli(["instance", "wait", "running", id])).code, 0);
+    assert.equal((await d.cli(["instance", "wait", "ready", id])).code, 0);
     assert.equal(await ssh(id, "cat /root/note"), "kept");
   });
 

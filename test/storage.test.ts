@@ -69,7 +69,7 @@ describe("block storage on the chunk store", { timeout: 1_200_000 }, () => {
     await writeFile(keyFile, key.privateKey ?? "", { mode: 0o600 });
     const [inst] = await d.client.runInstances({ imageId: image.id, count: 1, keyName: "storage-key" });
     assert.ok(inst);
-    const [running] = await d.client.waitInstances([inst.id], "running", { timeoutMs: 300_000 });
+    const [running] = await d.client.waitInstances([inst.id], "ready", { timeoutMs: 300_000 });
     const ssh = (cmd: string) =>
       sh(`ssh -i ${keyFile} -p ${running?.sshPort} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@127.0.0.1 '${cmd}'`);
     await ssh("dd if=/dev/urandom of=/root/blob bs=1M count=10 2>/dev/null && sync");
@@ -238,7 +238,7 @@ describe("block storage on the chunk store", { timeout: 1_200_000 }, () => {
     assert.ok(inst);
     let vols = await d.client.listVolumes({ instanceId: inst.id });
     assert.deepEqual(vols.map((v) => v.kind).sort(), ["boot", "data"]);
-    await d.client.waitInstances([inst.id], "running", { timeoutMs: 300_000 });
+    await d.client.waitInstances([inst.id], "ready", { timeoutMs: 300_000 });
     const extra = await d.client.createVolume({ sizeGiB: 1 });
     await assert.rejects(d.client.attachVolume(extra.id, inst.id), /stop it first/);
     await d.client.instanceAction(inst.id, "stop");

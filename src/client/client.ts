@@ -30,6 +30,8 @@ export type KeyPair = KeyPairWire;
 export type Operation = OperationWire;
 export type Snapshot = SnapshotWire;
 export type Volume = VolumeWire;
+/** What `instance wait` waits for: a state, or the guest being ready (EC2's instance-status-ok). */
+export type InstanceWaitState = Instance["state"] | "ready" | "status-ok";
 
 export class ApiError extends Error {
   constructor(
@@ -238,16 +240,24 @@ export class Client {
     }
   }
 
-  /** Polls instances until each is in `state`; fails if one reaches a state it cannot leave for it. */
-  async waitInstances(ids: string[], state: Instance["state"], options: { timeoutMs: number; onProgress?: (done: number, all: Instance[]) => void }): Promise<Instance[]> {
+  /**
+   * Polls instances until each is in `state`, or, for "ready" (or its EC2
+   * name "status-ok"), running with its status check ok. Fails as soon as
+   * one can no longer get there: terminated, or impaired when waiting for ready.
+   */
+  async waitInstances(ids: string[], state: InstanceWaitState, options: { timeoutMs: number; onProgress?: (done: number, all: Instance[]) => void }): Promise<Instance[]> {
     const deadline = Date.now() + options.timeoutMs;
+    const wantsReady = state === "ready" || state === "status-ok";
+    const reached = (i: Instance) => (wantsReady ? i.state === "running" && i.statusCheck === "ok" : i.state === state);
     for (;;) {
       const all = await Promise.all(ids.map((id) => this.getInstance(id)));
-      const done = all.filter((i) => i.state === state).length;
+      const done = all.filter(reached).length;
       options.onProgress?.(done, all);
       if (done === ids.length) return all;
       const dead = all.find((i) => i.state === "terminated" && state !== "terminated");
       if (dead) throw new ApiError("WAIT_FAILED", 0, `Instance ${dead.id} is terminated: ${dead.stateReason ?? "no reason given"}`);
+      const impaired = wantsReady ? all.find((i) => i.statusCheck === "impaired") : undefined;
+      if (impaired) throw new ApiError("WAIT_FAILED", 0, `Instance ${impaired.id} is impaired: ${impaired.statusReason ?? "no reason given"}`);
       if (Date.now() > deadline) throw new ApiError("WAIT_TIMEOUT", 0, `Timed out waiting for ${ids.join(", ")} to be ${state}`);
       await new Promise((r) => setTimeout(r, 1000));
     }

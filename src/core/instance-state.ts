@@ -14,7 +14,7 @@ export const instanceStates = [
 export type InstanceState = (typeof instanceStates)[number];
 
 export const instanceActions = [
-  "boot", // the guest reported ready
+  "boot", // the VM runs (whether the guest is up is the status check)
   "stop",
   "stopped", // the VM process ended
   "start",

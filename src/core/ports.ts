@@ -46,6 +46,8 @@ export interface VmSpec {
   smbiosUuid: string;
   consoleLog: string;
   runDir: string;
+  /** The unix socket QEMU forwards the guest's endpoint address to. */
+  guestSocket: string;
 }
 
 /** A running VM the daemon supervises. */
@@ -65,6 +67,8 @@ export interface Vm {
    * under way had paused or frozen; returns what it undid.
    */
   undoInterruptedFreeze(): Promise<string[]>;
+  /** Whether the guest's QEMU guest agent answers a ping now. */
+  agentAnswers(): Promise<boolean>;
   /** Forwards a free 127.0.0.1 port to the guest's SSH port; returns it. */
   openSsh(): Promise<number>;
   /** Lets go of the VM without stopping it, so a later daemon can reattach. */
@@ -91,6 +95,10 @@ export interface ConfigDriveContent {
   userData: string | null;
   /** The default user's new password as a crypt(3) SHA-512 hash; never the plaintext. */
   password: { user: string; hash: string } | null;
+  /** The NIC's MAC: network-config matches the interface by it. */
+  macAddress: string;
+  /** Where the guest phones home when cloud-init has finished (vendor-data), or null. */
+  phoneHomeUrl: string | null;
 }
 
 /** Offline work on a guest disk (libguestfs). */
@@ -99,6 +107,22 @@ export interface GuestTools {
   generalize(disk: string, options: { removeUser: string | null }): Promise<void>;
   /** What a generalized disk must not hold; an empty list when clean. */
   findLeftovers(disk: string): Promise<string[]>;
+}
+
+/** What a guest told the platform over its own endpoint. */
+export interface GuestReport {
+  kind: "phone-home";
+  /** The instance id the guest says it is; the endpoint serves one instance, so this is only checked. */
+  claimedInstanceId: string | null;
+  hostname: string | null;
+}
+
+/** Per-instance endpoints that a guest reaches from inside its VM (QEMU guestfwd to a unix socket). */
+export interface GuestEndpoints {
+  /** Serves this instance's guest on socketPath; what it reports goes to onReport. */
+  open(instanceId: string, socketPath: string, onReport: (report: GuestReport) => void): Promise<void>;
+  close(instanceId: string): Promise<void>;
+  closeAll(): Promise<void>;
 }
 
 export interface ConfigDrive {

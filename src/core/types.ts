@@ -52,6 +52,8 @@ export interface Image {
   blockDeviceMappings: BlockDeviceMapping[];
   /** The instance it was captured from, if any. */
   sourceInstanceId: InstanceId | null;
+  /** The MAC of the instance a specialized image was captured from: its copies keep it, with its network config. */
+  sourceMacAddress?: string | null;
   /** How the disks were read at capture: clean (stopped), crash-consistent, or filesystems frozen by the guest agent. */
   consistency: "clean" | "crash-consistent" | "fs-frozen" | null;
   tags: Tags;
@@ -105,6 +107,13 @@ export interface AdminPassword {
   setAt: string | null;
 }
 
+/**
+ * EC2's instance status check, apart from the state: initializing while the
+ * guest boots, ok once it is ready, impaired (with a reason) when it is not
+ * within the boot timeout.
+ */
+export type StatusCheck = "initializing" | "ok" | "impaired";
+
 export interface Instance {
   id: InstanceId;
   imageId: ImageId;
@@ -119,7 +128,14 @@ export interface Instance {
   smbiosUuid: string;
   bootVolumeId: VolumeId;
   userData: string | null;
+  /** statusCheck is ok. */
   ready: boolean;
+  statusCheck: StatusCheck;
+  statusReason: string | null;
+  /** Whether this launch's seed asks the guest to phone home once (a fresh generalized launch), and when it did. */
+  phoneHome: { expected: boolean; at: string | null };
+  /** Whether the instance boots with a NoCloud seed; a specialized image with no source instance gets none. */
+  seeded: boolean;
   adminPassword: AdminPassword;
   runtime: VmRuntime | null;
   launchedAt: string;

@@ -1,45 +1,36 @@
-import { open, readFile, stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 
 export async function fileSize(path: string): Promise<number> {
   return stat(path).then((s) => s.size, () => 0);
 }
 
-/**
- * Polls a growing console log from `offset` until a line matches, the
- * signal aborts, or the time runs out. Resolves with the matching line or
- * undefined.
- */
-export async function waitForConsoleLine(
-  path: string,
-  pattern: RegExp,
-  options: { offset: number; timeoutMs: number; signal: AbortSignal },
-): Promise<string | undefined> {
-  const deadline = Date.now() + options.timeoutMs;
-  let offset = options.offset;
-  let partial = "";
-  while (!options.signal.aborted && Date.now() < deadline) {
-    const size = await fileSize(path);
-    if (size > offset) {
-      const fh = await open(path, "r");
+/** Reads a growing console log from an offset, a little at a time, keeping the text of this boot. */
+export class ConsoleScanner {
+  private text = "";
+
+  constructor(
+    private readonly path: string,
+    private offset: number,
+  ) {}
+
+  /**
+   * Whether what the console printed since the offset matches. Not anchored
+   * at line ends: a prompt such as `login:` has no newline after it. The kept
+   * text is capped, so a chatty guest costs bounded memory.
+   */
+  async has(pattern: RegExp): Promise<boolean> {
+    const size = await fileSize(this.path);
+    if (size > this.offset) {
+      const fh = await open(this.path, "r");
       try {
-        const buf = Buffer.alloc(size - offset);
-        await fh.read(buf, 0, buf.length, offset);
-        offset = size;
-        const lines = (partial + buf.toString("utf8")).split(/\r?\n/);
-        partial = lines.pop() ?? "";
-        const hit = lines.find((l) => pattern.test(l));
-        if (hit !== undefined) return hit;
+        const buf = Buffer.alloc(Math.min(size - this.offset, 1 << 20));
+        await fh.read(buf, 0, buf.length, this.offset);
+        this.offset += buf.length;
+        this.text = (this.text + buf.toString("utf8")).slice(-(256 * 1024));
       } finally {
         await fh.close();
       }
     }
-    await new Promise((r) => setTimeout(r, 250));
+    return pattern.test(this.text);
   }
-  return undefined;
-}
-
-/** Whether the console log holds a matching line after `offset`. */
-export async function consoleHas(path: string, offset: number, pattern: RegExp): Promise<boolean> {
-  const text = await readFile(path).then((b) => b.subarray(offset).toString("utf8"), () => "");
-  return text.split(/\r?\n/).some((l) => pattern.test(l));
 }

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { Catalog, ChunkStore, ConfigDrive, GuestTools, Hypervisor, ManifestStore } from "../core/ports.ts";
+import type { Catalog, ChunkStore, ConfigDrive, GuestEndpoints, GuestTools, Hypervisor, ManifestStore } from "../core/ports.ts";
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -28,6 +28,7 @@ export interface ServiceContext {
   catalog: Catalog;
   hypervisor: Hypervisor;
   configDrive: ConfigDrive;
+  guestEndpoints: GuestEndpoints;
   guestTools: GuestTools;
   chunks: ChunkStore;
   manifests: ManifestStore;

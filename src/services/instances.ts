@@ -5,15 +5,16 @@ import { newId, type InstanceId } from "../core/ids.ts";
 import { publicMessage } from "../core/public-message.ts";
 import { transitionInstance, type InstanceAction, type InstanceState } from "../core/instance-state.ts";
 import { defaultInstanceType, findInstanceType } from "../core/instance-types.ts";
-import type { Vm, VmSpec } from "../core/ports.ts";
+import type { GuestReport, Vm, VmSpec } from "../core/ports.ts";
 import type { AdminPasswordMode, Instance, Tags, Volume } from "../core/types.ts";
 import { runDetached } from "./background.ts";
 import { matchesTags } from "./filters.ts";
-import { checkCapacity, checkIdentity, configDriveContent } from "./launch-rules.ts";
+import { checkCapacity, checkIdentity, seedFor } from "./launch-rules.ts";
+import { watchReadiness, type ReadinessResult } from "./readiness-watch.ts";
 import { defaultPasswordMode, planPassword, type PasswordPlan } from "./passwords.ts";
 import type { VmRegistry } from "./vm-registry.ts";
 import type { Volumes } from "./volumes.ts";
-import { consoleHas, fileSize, waitForConsoleLine } from "./console-watch.ts";
+import { fileSize } from "./console-watch.ts";
 import { paths, type ServiceContext } from "./context.ts";
 import { newMacAddress, newSmbiosUuid } from "./identity.ts";
 import type { Images } from "./images.ts";
@@ -43,8 +44,9 @@ export interface InstanceFilter {
 }
 
 
-const readyLine = /imagesmith-guest: ready/;
 const liveStates: readonly InstanceState[] = ["pending", "running", "rebooting", "stopping"];
+/** What a VM that is not (yet) up reports. */
+const notReady = { ready: false, statusCheck: "initializing", statusReason: null } as const;
 /** Terminated instances stay visible this long, then are purged. */
 const terminatedRetentionMs = 60 * 60 * 1000;
 
@@ -126,11 +128,16 @@ export class Instances {
           stateReason: null,
           keyName: key?.name ?? null,
           hostname: req.hostname ?? id,
-          macAddress: newMacAddress(),
+          // A specialized copy keeps its source's NIC, and with it the network config inside.
+          macAddress: image.osState === "specialized" && image.sourceMacAddress ? image.sourceMacAddress : newMacAddress(),
           smbiosUuid: newSmbiosUuid(),
           bootVolumeId: volume.id,
           userData: req.userData ?? null,
           ready: false,
+          statusCheck: "initializing",
+          statusReason: null,
+          phoneHome: { expected: image.osState === "generalized", at: null },
+          seeded: image.osState === "generalized" || image.sourceInstanceId !== null,
           adminPassword: { mode, passwordData: plans[n]?.passwordData ?? null, setAt: null },
           runtime: null,
           launchedAt: now,
@@ -149,7 +156,7 @@ export class Instances {
     const inst = this.change(id, "stop", { stateReason: "User initiated shutdown" });
     const vm = this.vms.get(id);
     if (vm) runDetached(this.ctx.log, `shutdown of ${id}`, vm.shutdown(this.ctx.settings.shutdownTimeoutMs));
-    else return this.change(id, "stopped", { runtime: null, ready: false });
+    else return this.change(id, "stopped", { runtime: null, ...notReady });
     return inst;
   }
 
@@ -166,13 +173,14 @@ export class Instances {
 
   async reboot(id: string): Promise<Instance> {
     const vm = this.vms.get(id);
-    const inst = this.change(id, "reboot", { ready: false });
+    const inst = this.change(id, "reboot", notReady);
     if (!vm) return inst;
     this.readyWatchers.get(id)?.abort();
     const offset = await fileSize(this.consoleLog(id));
     await vm.reset();
+    const running = this.change(id, "boot", { runtime: { ...(inst.runtime ?? vm.runtime), consoleOffset: offset } });
     runDetached(this.ctx.log, `readiness watch of ${id}`, this.awaitReady(id, vm, offset));
-    return inst;
+    return running;
   }
 
   /** Resolves once the instance is in `state`; rejects on timeout. */
@@ -199,13 +207,33 @@ export class Instances {
     return this.change(id, "generalize", { stateReason: "Generalized in the guest by the user" });
   }
 
-  /** EC2 GetPasswordData: the ciphertext only; the platform cannot decrypt it. */
-  passwordData(id: string): { passwordData: string; setAt: string | null } {
+  /**
+   * EC2 GetPasswordData: the ciphertext only (the platform cannot decrypt it),
+   * and only once the guest has confirmed that it set the password: a
+   * password that was never set is never handed out.
+   */
+  passwordData(id: string): { passwordData: string; setAt: string } {
     const inst = this.get(id);
     if (inst.adminPassword.mode !== "random" || !inst.adminPassword.passwordData) {
       throw conflict("NO_PASSWORD_DATA", `Instance ${id} has no generated password: its admin password mode is ${inst.adminPassword.mode}`);
     }
+    if (!inst.adminPassword.setAt) {
+      throw conflict("PASSWORD_NOT_AVAILABLE", `The admin password of instance ${id} is not available: the guest has not confirmed that it set it (status ${inst.statusCheck ?? "initializing"})`);
+    }
     return { passwordData: inst.adminPassword.passwordData, setAt: inst.adminPassword.setAt };
+  }
+
+  /** What the guest said on its own endpoint: a phone-home counts once, for this instance only. */
+  private onGuestReport(id: string, report: GuestReport): void {
+    const inst = this.ctx.catalog.instances.get(id);
+    if (!inst || !liveStates.includes(inst.state) || inst.phoneHome?.at) return;
+    this.ctx.log.info({ instanceId: id, hostname: report.hostname }, "the guest phoned home");
+    const now = this.save({ ...inst, phoneHome: { expected: inst.phoneHome?.expected ?? false, at: new Date().toISOString() } });
+    // Too late for the readiness watch (it timed out): settle here.
+    const vm = this.vms.get(id);
+    if (vm && !this.readyWatchers.has(id) && now.statusCheck !== "ok") {
+      runDetached(this.ctx.log, `readiness of ${id}`, this.settle(id, vm, { via: "phone-home", agentUp: false, passwordLine: false }));
+    }
   }
 
   terminate(id: string): Instance {
@@ -230,18 +258,19 @@ export class Instances {
       }
       if (vm) {
         this.ctx.log.info({ instanceId: inst.id, pid: vm.runtime.pid }, "reattached to running VM");
+        await this.ctx.guestEndpoints.open(inst.id, this.spec(inst).guestSocket, (r) => this.onGuestReport(inst.id, r));
         const undone = await vm.undoInterruptedFreeze().catch((err: unknown) => [`could not check: ${(err as Error).message}`]);
         if (undone.length > 0) this.ctx.log.warn({ instanceId: inst.id, undone }, "a snapshot was interrupted while the VM was paused or frozen");
         this.supervise(inst.id, vm, inst.runtime?.consoleOffset ?? 0);
         if (inst.state === "stopping") runDetached(this.ctx.log, `shutdown of ${inst.id}`, vm.shutdown(this.ctx.settings.shutdownTimeoutMs));
-      } else if (inst.state === "pending" && !inst.runtime?.pid && (await fileSize(this.configDrivePath(inst.id))) > 0) {
-        // Interrupted after its config drive was written (with any password hash): boot it.
+      } else if (inst.state === "pending" && !inst.runtime?.pid && (inst.runtime || (await fileSize(this.configDrivePath(inst.id))) > 0)) {
+        // Interrupted after its config drive was written, or as it booted: boot it.
         this.bootInBackground(inst.id);
       } else if (inst.state === "pending" && !inst.runtime?.pid) {
         this.save({ ...inst, state: "shutting-down" });
         await this.finishTermination(inst.id, "The daemon stopped before the instance's config drive was written");
       } else {
-        this.save({ ...inst, state: "stopped", runtime: null, ready: false, stateReason: "The VM process ended while the daemon was down" });
+        this.save({ ...inst, state: "stopped", runtime: null, ...notReady, stateReason: "The VM process ended while the daemon was down" });
       }
     }
     this.purgeTerminated();
@@ -252,6 +281,7 @@ export class Instances {
     for (const w of this.readyWatchers.values()) w.abort();
     // takeAll() first, so that onVmExit ignores the closing QMP connections.
     for (const vm of this.vms.takeAll()) vm.release();
+    runDetached(this.ctx.log, "closing guest endpoints", this.ctx.guestEndpoints.closeAll());
   }
 
   purgeTerminated(now = Date.now()): void {
@@ -268,7 +298,8 @@ export class Instances {
       const image = this.images.get(inst.imageId);
       await mkdir(this.instanceDir(id), { recursive: true });
       for (const v of this.volumes.list({ instanceId: id })) if (v.state === "creating") await this.volumes.makeFile(v);
-      await this.ctx.configDrive.build(this.configDrivePath(id), configDriveContent(inst, image, publicKey, password));
+      const seed = seedFor(inst, image, publicKey, password);
+      if (seed) await this.ctx.configDrive.build(this.configDrivePath(id), seed);
       await this.boot(id);
     } catch (err) {
       // Terminated while launching: the termination has cleaned up already.
@@ -287,13 +318,17 @@ export class Instances {
     // Where this boot's console starts, recorded before QEMU runs (pid 0: not known yet),
     // so that a daemon dying before the pid is recorded finds the VM and its output again.
     this.save({ ...inst, runtime: { pid: 0, qmpSocket: "", sshPort: 0, consoleOffset: offset } });
-    const vm = await this.ctx.hypervisor.start(this.spec(inst));
-    const now = this.get(id);
-    if (now.state !== "pending") {
+    const spec = this.spec(inst);
+    // The endpoint listens before the guest can reach it.
+    await this.ctx.guestEndpoints.open(id, spec.guestSocket, (r) => this.onGuestReport(id, r));
+    const vm = await this.ctx.hypervisor.start(spec);
+    if (this.get(id).state !== "pending") {
       await vm.kill(); // stopped or terminated while QEMU was starting
+      await this.ctx.guestEndpoints.close(id);
       return;
     }
-    this.save({ ...now, runtime: { ...vm.runtime, consoleOffset: offset } });
+    // As in EC2: running once the VM runs; whether the guest is up is the status check.
+    this.change(id, "boot", { runtime: { ...vm.runtime, consoleOffset: offset }, ...notReady, stateReason: null });
     this.supervise(id, vm, offset);
   }
 
@@ -306,48 +341,69 @@ export class Instances {
     this.ctx.log.error({ instanceId: id, err: err instanceof Error ? err.message : String(err) }, "start failed");
     const inst = this.get(id);
     if (inst.state === "pending") this.save({ ...inst, state: "stopped", runtime: null, stateReason: reason });
+    runDetached(this.ctx.log, `closing the endpoint of ${id}`, this.ctx.guestEndpoints.close(id));
   }
 
   private supervise(id: string, vm: Vm, consoleOffset: number): void {
     this.vms.set(id, vm);
     runDetached(this.ctx.log, `supervision of ${id}`, vm.exited.then(() => this.onVmExit(id, vm)));
     const inst = this.get(id);
-    if (inst.state === "pending" || inst.state === "rebooting") runDetached(this.ctx.log, `readiness watch of ${id}`, this.awaitReady(id, vm, consoleOffset));
+    if ((inst.state === "running" || inst.state === "pending") && inst.statusCheck !== "ok") {
+      runDetached(this.ctx.log, `readiness watch of ${id}`, this.awaitReady(id, vm, consoleOffset));
+    }
   }
 
   private async awaitReady(id: string, vm: Vm, offset: number): Promise<void> {
     const watcher = new AbortController();
+    this.readyWatchers.get(id)?.abort();
     this.readyWatchers.set(id, watcher);
-    const line = await waitForConsoleLine(this.consoleLog(id), readyLine, {
+    const inst = this.get(id);
+    const result = await watchReadiness({
+      vm,
+      consoleLog: this.consoleLog(id),
       offset,
       timeoutMs: this.ctx.settings.bootTimeoutMs,
       signal: watcher.signal,
+      phonedHome: () => this.ctx.catalog.instances.get(id)?.phoneHome?.at != null,
+      expectsPhoneHome: inst.phoneHome?.expected === true && !inst.phoneHome.at,
     });
     if (watcher.signal.aborted || this.vms.get(id) !== vm) return;
     this.readyWatchers.delete(id);
-    try {
-      const sshPort = await vm.openSsh();
-      const inst = this.get(id);
-      if (inst.state !== "pending" && inst.state !== "rebooting") return;
-      const stateReason = line ? null : `The guest did not report ready within ${this.ctx.settings.bootTimeoutMs / 1000} s`;
-      const passwordSet = inst.adminPassword.setAt ?? ((await consoleHas(this.consoleLog(id), offset, /imagesmith-guest: password set/)) ? new Date().toISOString() : null);
-      this.change(id, "boot", {
-        ready: line !== undefined,
-        stateReason,
-        adminPassword: { ...inst.adminPassword, setAt: passwordSet },
-        runtime: { ...(inst.runtime ?? vm.runtime), sshPort },
-      });
-      if (passwordSet && !inst.adminPassword.setAt) await this.wipePasswordHash(inst);
-      this.ctx.log.info({ instanceId: id, sshPort, ready: line !== undefined }, "instance running");
-    } catch (err) {
-      this.ctx.log.error({ instanceId: id, err: (err as Error).message }, "opening SSH failed");
+    await this.settle(id, vm, result);
+  }
+
+  /**
+   * Records the status check. Ready: ok, and the SSH forward opens once the
+   * guest has confirmed its admin password (or has none to set), never before.
+   * Not ready by the deadline: impaired, with the reason; never silently pending.
+   */
+  private async settle(id: string, vm: Vm, result: ReadinessResult): Promise<void> {
+    const inst = this.get(id);
+    if (inst.state !== "running") return;
+    const timeout = `${this.ctx.settings.bootTimeoutMs / 1000} s`;
+    if (!result.via && !result.agentUp) {
+      this.save({ ...inst, ready: false, statusCheck: "impaired", statusReason: `The guest did not report ready within ${timeout}: no phone-home, no ready line on the console, no guest agent` });
+      this.ctx.log.warn({ instanceId: id }, "instance impaired");
+      return;
     }
+    const statusReason = result.via ? null : `The guest agent answers, but the guest did not phone home within ${timeout} (cloud-init did not finish, or user-data replaced phone_home)`;
+    const passwordPending = (inst.adminPassword.mode === "random" || inst.adminPassword.mode === "specify") && inst.seeded !== false;
+    // The phone-home comes after cloud-init's chpasswd; the tiny guest also says so on its console.
+    const confirmed = passwordPending && !inst.adminPassword.setAt && (result.via === "phone-home" || result.passwordLine);
+    const setAt = inst.adminPassword.setAt ?? (confirmed ? new Date().toISOString() : null);
+    const sshPort = !passwordPending || setAt ? await vm.openSsh() : 0;
+    const now = this.get(id);
+    if (now.state !== "running") return;
+    this.save({ ...now, ready: true, statusCheck: "ok", statusReason, adminPassword: { ...now.adminPassword, setAt }, runtime: { ...(now.runtime ?? vm.runtime), sshPort } });
+    if (confirmed) await this.wipePasswordHash(now);
+    this.ctx.log.info({ instanceId: id, via: result.via ?? "agent", sshPort }, "instance ready");
   }
 
   /** Once the guest confirmed its password, the config drive no longer carries even its hash. */
   private async wipePasswordHash(inst: Instance): Promise<void> {
     const key = inst.keyName ? this.ctx.catalog.keyPairs.list().find((k) => k.name === inst.keyName) : undefined;
-    await this.ctx.configDrive.build(this.configDrivePath(inst.id), configDriveContent(inst, this.images.get(inst.imageId), key?.publicKey ?? null, null));
+    const seed = seedFor(inst, this.images.get(inst.imageId), key?.publicKey ?? null, null);
+    if (seed) await this.ctx.configDrive.build(this.configDrivePath(inst.id), seed);
   }
 
   private onVmExit(id: string, vm: Vm): void {
@@ -358,7 +414,8 @@ export class Instances {
     const inst = this.ctx.catalog.instances.get(id);
     if (!inst || !liveStates.includes(inst.state)) return;
     const stateReason = inst.state === "stopping" ? inst.stateReason : "The guest shut down or its VM process ended";
-    this.change(id, "stopped", { runtime: null, ready: false, stateReason });
+    this.change(id, "stopped", { runtime: null, ...notReady, stateReason });
+    runDetached(this.ctx.log, `closing the endpoint of ${id}`, this.ctx.guestEndpoints.close(id));
   }
 
   private async finishTermination(id: string, reason?: string): Promise<void> {
@@ -381,8 +438,9 @@ export class Instances {
       }
     }
     const dir = this.instanceDir(id);
-    for (const f of ["cidata.iso", "qmp.sock", "qga.sock", "qemu.pid"]) await rm(join(dir, f), { force: true });
-    this.save({ ...inst, state: "terminated", runtime: null, ready: false, stateReason: reason ?? inst.stateReason });
+    for (const f of ["cidata.iso", "qmp.sock", "qga.sock", "guest.sock", "qemu.pid"]) await rm(join(dir, f), { force: true });
+    await this.ctx.guestEndpoints.close(id);
+    this.save({ ...inst, state: "terminated", runtime: null, ...notReady, stateReason: reason ?? inst.stateReason });
   }
 
   /** Applies a state-machine action (409 if illegal) and other field changes. */
@@ -416,11 +474,12 @@ export class Instances {
         .filter((v) => v.kind === "data")
         .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
         .map((v) => v.path),
-      configDrive: this.configDrivePath(inst.id),
+      configDrive: inst.seeded === false ? null : this.configDrivePath(inst.id),
       macAddress: inst.macAddress,
       smbiosUuid: inst.smbiosUuid,
       consoleLog: this.consoleLog(inst.id),
       runDir: this.instanceDir(inst.id),
+      guestSocket: join(this.instanceDir(inst.id), "guest.sock"),
     };
   }
 

@@ -1,4 +1,5 @@
 import { conflict } from "../core/errors.ts";
+import { phoneHomeUrl } from "../core/guest-contract.ts";
 import type { InstanceState } from "../core/instance-state.ts";
 import type { ConfigDriveContent } from "../core/ports.ts";
 import type { Image, Instance } from "../core/types.ts";
@@ -33,13 +34,27 @@ export function checkIdentity(image: Image, count: number, liveFromImage: Instan
   );
 }
 
-/** What an instance's config drive says; a specialized image keeps the hostname it was captured with. */
-export function configDriveContent(inst: Instance, image: Image, publicKey: string | null, password: ConfigDriveContent["password"]): ConfigDriveContent {
+/**
+ * The NoCloud seed of an instance, or null for none. A generalized image is
+ * specialized afresh: the instance's own id, hostname, keys, the user's
+ * user-data, and the platform's vendor-data (password hash, phone-home). A
+ * specialized image is given nothing that re-specializes it: the instance-id
+ * of the instance it was captured from, so cloud-init and our agent see the
+ * same instance and run nothing per-instance again; with no source instance,
+ * no seed at all.
+ */
+export function seedFor(inst: Instance, image: Image, publicKey: string | null, password: ConfigDriveContent["password"]): ConfigDriveContent | null {
+  if (image.osState === "specialized") {
+    if (!image.sourceInstanceId) return null;
+    return { instanceId: image.sourceInstanceId, hostname: null, publicKeys: [], userData: inst.userData, password: null, macAddress: inst.macAddress, phoneHomeUrl: null };
+  }
   return {
     instanceId: inst.id,
-    hostname: image.osState === "generalized" ? inst.hostname : null,
+    hostname: inst.hostname,
     publicKeys: publicKey ? [publicKey] : [],
     userData: inst.userData,
     password,
+    macAddress: inst.macAddress,
+    phoneHomeUrl,
   };
 }

@@ -13,6 +13,7 @@ const spec = {
   smbiosUuid: "0e7a6c1e-9a39-4c55-8d0f-6a3c4b6a9b11",
   consoleLog: "/d/console.log",
   runDir: "/d",
+  guestSocket: "/d/guest.sock",
 };
 const paths = { qmpSocket: "/d/qmp.sock", qgaSocket: "/d/qga.sock", pidFile: "/d/qemu.pid" };
 const after = (args: string[], flag: string) => args.filter((_, i) => args[i - 1] === flag);
@@ -47,6 +48,11 @@ describe("qemuArgs()", () => {
     const args = qemuArgs(spec, "tcg", paths);
     assert.ok(after(args, "-chardev").includes("socket,id=qga0,path=/d/qga.sock,server=on,wait=off"));
     assert.ok(after(args, "-device").includes("virtserialport,chardev=qga0,name=org.qemu.guest_agent.0"));
+  });
+
+  it("forwards the guest endpoint's address to the instance's own socket, and nothing else", () => {
+    assert.deepEqual(after(qemuArgs(spec, "tcg", paths), "-netdev"), ["user,id=net0,guestfwd=tcp:10.0.2.100:80-cmd:socat STDIO UNIX-CONNECT:/d/guest.sock"]);
+    assert.throws(() => qemuArgs({ ...spec, guestSocket: "/d/a,b.sock" }, "tcg", paths));
   });
 
   it("attaches the config drive read-only as a CD-ROM, and none when there is none", () => {

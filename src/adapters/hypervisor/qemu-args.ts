@@ -1,3 +1,4 @@
+import { guestEndpoint } from "../../core/guest-contract.ts";
 import type { VmSpec } from "../../core/ports.ts";
 
 export type Accelerator = "kvm" | "tcg";
@@ -6,6 +7,16 @@ export interface QemuPaths {
   qmpSocket: string;
   qgaSocket: string;
   pidFile: string;
+}
+
+/**
+ * QEMU user networking, with the guest endpoint's address forwarded to this
+ * instance's own unix socket: QEMU spawns socat for each guest connection.
+ * The path is the daemon's own (no commas, which -netdev would split on).
+ */
+function userNetwork(guestSocket: string): string {
+  if (/[,\s'"]/.test(guestSocket)) throw new Error("the guest socket path must not hold commas, spaces or quotes");
+  return `user,id=net0,guestfwd=tcp:${guestEndpoint.host}:${guestEndpoint.port}-cmd:socat STDIO UNIX-CONNECT:${guestSocket}`;
 }
 
 /** The qemu-system-x86_64 command line for one instance. */
@@ -24,7 +35,7 @@ export function qemuArgs(spec: VmSpec, accel: Accelerator, paths: QemuPaths): st
     "-qmp", `unix:${paths.qmpSocket},server=on,wait=off`,
     "-drive", `file=${spec.bootDisk},if=none,id=boot,format=qcow2,discard=unmap`,
     "-device", "virtio-blk-pci,drive=boot,bootindex=0",
-    "-netdev", "user,id=net0",
+    "-netdev", userNetwork(spec.guestSocket),
     "-device", `virtio-net-pci,netdev=net0,mac=${spec.macAddress},romfile=`,
     // The guest agent's channel: answered only by guests that run qemu-ga.
     "-device", "virtio-serial-pci",

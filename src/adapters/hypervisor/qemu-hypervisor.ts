@@ -87,6 +87,19 @@ class QemuVm implements Vm {
     };
   }
 
+  async agentAnswers(): Promise<boolean> {
+    const qga = await QgaClient.connect(join(dirname(this.runtime.qmpSocket), "qga.sock"), 2000);
+    if (!qga) return false;
+    try {
+      await qga.execute("guest-ping", undefined, 2000);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      qga.close();
+    }
+  }
+
   async undoInterruptedFreeze(): Promise<string[]> {
     const undone: string[] = [];
     const status = (await this.qmp.execute("query-status")) as { status?: string } | undefined;

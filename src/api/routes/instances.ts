@@ -14,8 +14,15 @@ import {
 
 /** The wire form: runtime internals (pid, sockets) stay inside the daemon. */
 export function instanceWire(i: Instance): InstanceWire {
-  const { runtime, userData: _userData, adminPassword, ...rest } = i;
-  return { ...rest, adminPasswordMode: adminPassword.mode, passwordSetAt: adminPassword.setAt, sshPort: runtime?.sshPort || null };
+  const { runtime, userData: _userData, adminPassword, phoneHome: _phoneHome, seeded: _seeded, ...rest } = i;
+  return {
+    ...rest,
+    statusCheck: i.statusCheck ?? (i.ready ? "ok" : "initializing"),
+    statusReason: i.statusReason ?? null,
+    adminPasswordMode: adminPassword.mode,
+    passwordSetAt: adminPassword.setAt,
+    sshPort: runtime?.sshPort || null,
+  };
 }
 
 export function instanceRoutes(api: Api): void {

@@ -1,13 +1,13 @@
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { Command } from "commander";
-import type { Instance } from "../../client/client.ts";
+import type { Instance, InstanceWaitState } from "../../client/client.ts";
 import { CliError, clientFor } from "../context.ts";
 import { print } from "../output.ts";
 import { progressBar } from "../progress.ts";
 import { collect, parseTags } from "../operation-wait.ts";
 
-const columns = ["id", "state", "ready", "imageId", "instanceType", "hostname", "sshPort", "stateReason"];
+const columns = ["id", "state", "statusCheck", "imageId", "instanceType", "hostname", "sshPort", "statusReason"];
 const actions = ["stop", "start", "reboot", "terminate", "deallocate", "generalize"] as const;
 const actionHelp: Record<(typeof actions)[number], string> = {
   stop: "stop an instance (it keeps its vCPU and memory reservation)",
@@ -34,7 +34,7 @@ export function instanceCommand(): Command {
     .option("--allow-duplicate-identity", "launch a specialized image more than once at a time")
     .option("--tag <k=v>", "instance tag; repeatable", collect)
     .option("--data-volume <GiB|snap-id>", "a new data volume for each instance, empty of this size or from a snapshot; repeatable", collect)
-    .option("--wait", "wait until the instances are running")
+    .option("--wait", "wait until the instances are ready (running, status check ok)")
     .action(async (o: { image: string; key?: string; count: string; type?: string; userData?: string; hostname?: string; dataVolume?: string[]; wait?: boolean; adminPassword?: string; adminPasswordFile?: string; allowDuplicateIdentity?: boolean; tag?: string[] }, c: Command) => {
       const { client, output } = clientFor(c);
       if (o.adminPassword && !["random", "keep", "none"].includes(o.adminPassword)) throw new CliError(`--admin-password is random, keep or none, not ${o.adminPassword}`);
@@ -58,7 +58,7 @@ export function instanceCommand(): Command {
         allowDuplicateIdentity: o.allowDuplicateIdentity,
         tags: parseTags(o.tag),
       });
-      if (o.wait) instances = await waitWithBar(c, instances.map((i) => i.id), "running", 600);
+      if (o.wait) instances = await waitWithBar(c, instances.map((i) => i.id), "ready", 900);
       print(output, instances, columns);
     });
   cmd
@@ -107,9 +107,9 @@ export function instanceCommand(): Command {
     });
   cmd
     .command("wait <state> <ids...>")
-    .description("wait until every instance is in a state (running, stopped, terminated, …)")
-    .option("--timeout <seconds>", "give up after this long", "600")
-    .action(async (state: Instance["state"], ids: string[], o: { timeout: string }, c: Command) => {
+    .description("wait until every instance is in a state (running, stopped, terminated, …), or ready / status-ok: running with the guest up")
+    .option("--timeout <seconds>", "give up after this long", "900")
+    .action(async (state: InstanceWaitState, ids: string[], o: { timeout: string }, c: Command) => {
       const { output } = clientFor(c);
       print(output, await waitWithBar(c, ids, state, Number(o.timeout)), columns);
     });
@@ -120,7 +120,10 @@ export function instanceCommand(): Command {
     .action(async (id: string, command: string[], o: { key: string }, c: Command) => {
       const { client } = clientFor(c);
       const inst = await client.getInstance(id);
-      if (!inst.sshPort) throw new CliError(`Instance ${id} has no SSH port yet: it is ${inst.state}${inst.ready ? "" : ", not ready"}`);
+      if (!inst.sshPort) {
+        const why = inst.statusCheck === "ok" ? "the guest has not confirmed its admin password" : `its status check is ${inst.statusCheck}${inst.statusReason ? ` (${inst.statusReason})` : ""}`;
+        throw new CliError(`Instance ${id} has no SSH port yet: it is ${inst.state} and ${why}`);
+      }
       const image = await client.getImage(inst.imageId);
       const args = [
         "-i", o.key, "-p", String(inst.sshPort),
@@ -137,7 +140,7 @@ export function instanceCommand(): Command {
   return cmd;
 }
 
-async function waitWithBar(c: Command, ids: string[], state: Instance["state"], timeoutSeconds: number): Promise<Instance[]> {
+async function waitWithBar(c: Command, ids: string[], state: InstanceWaitState, timeoutSeconds: number): Promise<Instance[]> {
   const { client } = clientFor(c);
   const bar = progressBar(`waiting for ${state}`, ids.length);
   try {
@@ -159,7 +162,7 @@ async function decryptPassword(passwordData: string, keyFile: string): Promise<s
     p.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
     p.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
     p.on("error", reject);
-    p.on("exit", (code) => (code === 0 ? resolve(out) : reject(new CliError(`Cannot decrypt the password with ${keyFile}: ${err.trim().split("\n")[0] ?? ""}`))));
+    p.on("close", (code) => (code === 0 ? resolve(out) : reject(new CliError(`Cannot decrypt the password with ${keyFile}: ${err.trim().split("\n")[0] ?? ""}`))));
     p.stdin.end(Buffer.from(passwordData, "base64"));
   });
 }
