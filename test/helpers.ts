@@ -58,6 +58,12 @@ export async function tinyGuest(): Promise<string> {
   return buildGuest(join(dir, "tiny.qcow2"), cacheDir);
 }
 
+/** A real Debian 12 cloud image (Debian's packages, unmodified cloud-init), built once and cached in .cache/. */
+export async function debianGuest(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "imagesmith-debian-"));
+  return buildGuest(join(dir, "debian-12.qcow2"), cacheDir, "debian-12");
+}
+
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }

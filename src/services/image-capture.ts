@@ -67,6 +67,7 @@ export class ImageCapture {
       virtualSize: volumes[0]?.size ?? source.virtualSize,
       blockDeviceMappings: [],
       sourceInstanceId: inst.id,
+      sourceMacAddress: inst.macAddress,
       tags: req.tags,
     });
     const operation = this.ctx.catalog.transaction(() => {

@@ -11,12 +11,16 @@ const operations = [
   "machine-id", "ssh-hostkeys", "net-hostname", "net-hwaddr", "net-nmconn", "dhcp-client-state", "dhcp-server-state",
   "udev-persistent-net", "logfiles", "bash-history", "tmp-files", "utmp", "passwd-backups", "customize",
 ];
-// What those operations do not cover: cloud-init state (no operation for it in
-// libguestfs 1.48), busybox and dropbear files, the imagesmith agent's state.
+// What those operations do not cover: cloud-init's state and logs (no operation
+// for them in libguestfs 1.48; without its state cloud-init runs again as for a
+// new instance), the journal, busybox and dropbear files, the tiny agent's state.
 const extraDeletes = [
-  "/var/lib/cloud", "/etc/dropbear/*_host_key", "/root/.*_history", "/home/*/.*_history",
+  "/var/lib/cloud", "/var/log/cloud-init.log", "/var/log/cloud-init-output.log", "/var/log/journal/*",
+  "/etc/dropbear/*_host_key", "/root/.*_history", "/home/*/.*_history",
   "/etc/hostname", "/var/lib/imagesmith/instance-id", "/var/log/user-data.log", "/var/log/dropbear.log",
 ];
+/** /etc/hosts without the old hostname (cloud-init's manage_etc_hosts writes it anew). */
+const cleanHosts = "127.0.0.1 localhost\\n::1 localhost ip6-localhost ip6-loopback\\n";
 
 /** libguestfs tools on a disk that no VM uses: virt-sysprep and guestfish. */
 export class LinuxGuestTools implements GuestTools {
@@ -30,8 +34,9 @@ export class LinuxGuestTools implements GuestTools {
   async generalize(disk: string, options: { removeUser: string | null }): Promise<void> {
     const args = ["--format", "qcow2", "-a", disk, "--operations", operations.join(",")];
     for (const d of extraDeletes) args.push("--delete", d);
-    // Empty, not absent (systemd's convention); the machine-id operation leaves it on distros it does not know.
-    args.push("--truncate", "/etc/machine-id");
+    // Empty, not absent (systemd's convention). Last: the machine-id operation leaves it on
+    // distros it does not know, and the customize step writes one fixed id that every clone would share.
+    args.push("--run-command", `test ! -e /etc/hosts || printf '${cleanHosts}' > /etc/hosts`, "--truncate", "/etc/machine-id");
     const user = options.removeUser;
     if (user === "root") {
       // -deprovision+user for root: its keys go and its password is locked.
@@ -52,6 +57,10 @@ export class LinuxGuestTools implements GuestTools {
       "echo @host-key", "glob-expand /etc/ssh/ssh_host_*_key", "glob-expand /etc/dropbear/*_host_key",
       "echo @history", "glob-expand /root/.*history", "glob-expand /home/*/.*history",
       "echo @private-key", "glob-expand /root/.ssh/id_*", "glob-expand /home/*/.ssh/id_*",
+      "echo @journal", "glob-expand /var/log/journal/*/*.journal",
+      "echo @cloud-init", "glob-expand /var/lib/cloud/instance*", "glob-expand /var/log/cloud-init*.log",
+      "echo @hostname", "-cat /etc/hostname",
+      "echo @hosts", "-cat /etc/hosts",
     ].join("\n");
     let stdout: string;
     try {
@@ -67,6 +76,11 @@ export class LinuxGuestTools implements GuestTools {
       else if (section === "host-key") found.push(`SSH host private key ${line}`);
       else if (section === "history") found.push(`shell history ${line}`);
       else if (section === "private-key" && !line.endsWith(".pub")) found.push(`private key ${line}`);
+      else if (section === "journal") found.push(`journal file ${line}`);
+      else if (section === "cloud-init") found.push(`cloud-init instance state or log ${line}`);
+      else if (section === "hostname") found.push(`hostname ${line} in /etc/hostname`);
+      // Debian and Ubuntu name the host itself on 127.0.1.1.
+      else if (section === "hosts" && /^127\.0\.1\.1\s/.test(line)) found.push(`hostname in /etc/hosts: ${line}`);
     }
     return found;
   }
