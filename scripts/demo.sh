@@ -1,27 +1,49 @@
 #!/usr/bin/env bash
-# A short tour against a running daemon: build the tiny guest, import it,
-# launch an instance, log in over SSH, then clean up.
+# The main job, against a running daemon: launch an instance, change it, capture
+# a generalized image while it keeps running, launch two instances from that
+# image, show that each has its own identity, and read one admin password with
+# the key pair's private key. Uses the tiny test guest, which boots in seconds
+# under TCG; `guest build --distro debian-12` gives a real Debian cloud image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ism() { node bin/imagesmith.js "$@"; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 json() { node -e "const d=JSON.parse(require('fs').readFileSync(0,'utf8')); console.log(eval('d'+process.argv[1]))" "$1"; }
+step() { printf '\n== %s\n' "$*"; }
+tag=$(date +%s)
 
-echo "== building the tiny test guest"
-ism guest build --out "$work/tiny.qcow2"
-echo "== key pair demo-key (private key only in $work)"
-ism keypair delete demo-key 2>/dev/null || true
-ism keypair create --name demo-key --out "$work/demo-key.pem"
-echo "== importing the guest as an image"
-name="tiny-demo-$(date +%s)"
-image=$(ism --output json image import --file "$work/tiny.qcow2" --name "$name" --os linux | json .id)
-ism image show "$image"
-echo "== launching an instance and waiting until it reports ready"
-inst=$(ism --output json instance run --image "$image" --key demo-key | json '[0].id')
-ism instance wait running "$inst"
-echo "== logging in over SSH"
-ism instance ssh "$inst" --key "$work/demo-key.pem" -- 'echo "hostname: $(hostname)"; echo "machine-id: $(cat /etc/machine-id)"'
-echo "== terminating"
-ism instance terminate "$inst" >/dev/null
-ism instance wait terminated "$inst"
+step "building the tiny test guest (cached by content)"
+ism guest build --out "$work/tiny.qcow2" >/dev/null
+step "key pair demo-$tag (the private key exists only in $work)"
+ism keypair create --name "demo-$tag" --out "$work/key.pem" >/dev/null
+step "importing the guest as an image"
+base=$(ism --output json image import --file "$work/tiny.qcow2" --name "tiny-$tag" --os linux | json .id)
+echo "image $base"
+
+step "launching an instance and waiting until the guest is ready"
+src=$(ism --output json instance run --image "$base" --key "demo-$tag" | json '[0].id')
+ism instance wait ready "$src" >/dev/null
+ism instance ssh "$src" --key "$work/key.pem" -- 'echo "hello from $(hostname)" > /root/app.conf; sync; echo "wrote /root/app.conf on $(hostname)"'
+
+step "capturing a generalized image while $src keeps running (a copy is generalized, not the instance)"
+golden=$(ism --output json image create --instance "$src" --name "golden-$tag" --generalize --no-reboot | json .id)
+ism image wait available "$golden" >/dev/null
+ism --output json image show "$golden" | node -e 'const i = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(`image ${i.id}: ${i.osState}, read ${i.consistency}, ${i.state}`)'
+echo "source $src is still $(ism --output json instance show "$src" | json .state)"
+
+step "launching two instances from the golden image"
+read -r a b < <(ism --output json instance run --image "$golden" --key "demo-$tag" --count 2 --admin-password random | json '.map(i => i.id).join(" ")')
+ism instance wait ready "$a" "$b" >/dev/null
+for i in "$src" "$a" "$b"; do
+  ism instance ssh "$i" --key "$work/key.pem" -- 'printf "hostname=%-22s machine-id=%s app.conf=%s\n" "$(hostname)" "$(cat /etc/machine-id)" "$(cat /root/app.conf 2>/dev/null || echo -)"'
+done
+
+step "the admin password of $a, decrypted here with the private key (the daemon only has the ciphertext)"
+echo "password: $(ism instance get-password "$a" --key "$work/key.pem")"
+
+step "cleaning up"
+for i in "$src" "$a" "$b"; do ism instance terminate "$i" >/dev/null; done
+ism instance wait terminated "$src" "$a" "$b" >/dev/null
+ism keypair delete "demo-$tag"
+echo "done: the images $base and $golden stay available"
