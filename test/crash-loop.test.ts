@@ -26,10 +26,13 @@ function random(s: number): () => number {
   };
 }
 
-/** Instance ids of the QEMU processes running now. */
-async function qemuInstances(): Promise<string[]> {
+/** Instance ids of the QEMU processes running now on disks of this data dir. */
+async function qemuInstances(dataDir: string): Promise<string[]> {
   const { stdout } = await run("pgrep", ["-af", "process=imagesmith-i-"]).catch(() => ({ stdout: "" }));
-  return [...stdout.matchAll(/process=imagesmith-(i-[0-9a-f]{17})/g)].map((m) => m[1] as string);
+  return stdout
+    .split("\n")
+    .filter((line) => line.includes(`${dataDir}/`))
+    .flatMap((line) => [.../process=imagesmith-(i-[0-9a-f]{17})/.exec(line)?.slice(1) ?? []]);
 }
 
 /** Files in a folder of the data dir whose names say they are left over from work under way. */
@@ -67,7 +70,7 @@ describe(`SIGKILL of the daemon at random moments, ${kills} times (seed ${seed})
   });
 
   after(async () => {
-    for (const id of await qemuInstances()) {
+    for (const id of await qemuInstances(dir)) {
       const { stdout } = await run("pgrep", ["-f", `process=imagesmith-${id}`]).catch(() => ({ stdout: "" }));
       for (const pid of stdout.split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
     }
@@ -119,7 +122,7 @@ describe(`SIGKILL of the daemon at random moments, ${kills} times (seed ${seed})
     assert.deepEqual(await leftovers(join(dir, "exports"), /\.part$/), [], `${at}: no partial export is left`);
     await waitSettled(d.client);
     const instances = await d.client.listInstances();
-    for (const id of await qemuInstances()) {
+    for (const id of await qemuInstances(dir)) {
       const inst = instances.find((i) => i.id === id);
       assert.ok(inst && liveStates.has(inst.state), `${at}: QEMU of ${id} belongs to a live instance (it is ${inst?.state ?? "unknown"})`);
     }

@@ -34,8 +34,20 @@ export async function startTestDaemon(dataDir?: string, options: Partial<Omit<Da
     token,
     dataDir: dir,
     cli: (args) => runCli(daemon.url, token, args),
-    close: () => daemon.close(),
+    close: async () => {
+      await daemon.close();
+      await killVmsOf(dir);
+    },
   };
+}
+
+/** Kills every QEMU process whose disks are in dataDir: a closed test daemon leaves none behind. */
+export async function killVmsOf(dataDir: string): Promise<void> {
+  const { stdout } = await run("pgrep", ["-af", "process=imagesmith-i-"]).catch(() => ({ stdout: "" }));
+  for (const line of stdout.split("\n").filter((l) => l.includes(`${dataDir}/`))) {
+    const pid = Number(line.split(" ")[0]);
+    if (pid > 0) process.kill(pid, "SIGKILL");
+  }
 }
 
 /** Runs the imagesmith CLI against a daemon. */
