@@ -58,7 +58,8 @@ export function toAppError(err: unknown): AppError {
 
 export function errorHandler(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
   const app = toAppError(err);
-  if (app.status >= 500) req.log.error({ err }, "request failed");
+  if (app.status >= 500 && !(err instanceof AppError)) req.log.error({ err }, "request failed");
+  else if (app.status >= 500) req.log.warn({ code: app.code, message: app.message }, "request refused for want of resources");
   else if (!(err instanceof AppError)) req.log.info({ err: (err as Error).message }, "request refused by the framework");
   void reply.status(app.status).send(errorBody(app));
 }

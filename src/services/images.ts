@@ -1,7 +1,9 @@
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { inspectDisk, convertDisk } from "../adapters/images/qemu-img.ts";
+import { mapExtents } from "../adapters/images/disk-layers.ts";
 import { extractOva } from "../adapters/images/ova.ts";
+import { ensureFreeSpace } from "./free-space.ts";
 import { conflict, notFound } from "../core/errors.ts";
 import { newId, type ImageId } from "../core/ids.ts";
 import type { Image, Operation, OsState, OsType, Tags } from "../core/types.ts";
@@ -64,6 +66,15 @@ export function imageRecord(fields: Pick<Image, "name" | "osType" | "osState" | 
   } as Image;
 }
 
+/**
+ * The largest upload a host takes: a disk file of the largest virtual size,
+ * with room for its format's metadata (a fully allocated qcow2 carries about
+ * 0.1 % in tables, a streamOptimized VMDK's grain markers less).
+ */
+export function maxUploadBytes(maxVolumeSize: number): number {
+  return Math.floor(maxVolumeSize * 1.02) + 64 * 1024 * 1024;
+}
+
 export class Images {
   constructor(
     private readonly ctx: ServiceContext,
@@ -89,7 +100,6 @@ export class Images {
 
   /** EC2 RegisterImage: an image whose root disk is an existing completed snapshot (which it then shares). */
   register(req: { name: string; snapshotId: string; osType: OsType; osState: OsState; description?: string; defaultUser?: string; tags?: Tags }): Image {
-    this.checkNameFree(req.name);
     const snap = this.snapshots.get(req.snapshotId);
     if (snap.state !== "completed") throw conflict("SNAPSHOT_NOT_COMPLETED", `Cannot register an image from snapshot ${snap.id}: it is ${snap.state}`);
     const image = imageRecord({
@@ -104,7 +114,10 @@ export class Images {
       consistency: snap.consistency,
       tags: req.tags,
     });
-    this.ctx.catalog.images.insert(image);
+    this.ctx.catalog.transaction(() => {
+      this.checkNameFree(req.name);
+      this.ctx.catalog.images.insert(image);
+    });
     return image;
   }
 
@@ -155,10 +168,14 @@ export class Images {
    */
   async import(req: ImportImageRequest): Promise<{ image: Image; operation: Operation }> {
     let disk = req.file;
+    const { maxVolumeSize, dataDir } = this.ctx.settings;
     try {
-      this.checkNameFree(req.name);
-      disk = (await extractOva(req.file)) ?? req.file;
-      const info = await inspectDisk(disk);
+      this.checkNameFree(req.name); // early: before the disk is read at all
+      disk = (await extractOva(req.file, { maxBytes: maxUploadBytes(maxVolumeSize) })) ?? req.file;
+      const info = await inspectDisk(disk, { maxVirtualSize: maxVolumeSize });
+      // What expanding it will write (a compressed qcow2 may hold far more than its size).
+      const dataBytes = (await mapExtents(disk, info.format)).filter((e) => e.data).reduce((n, e) => n + e.length, 0);
+      await ensureFreeSpace(paths.uploads(dataDir), dataBytes, "Importing this disk");
       const imageId = newId<ImageId>("image");
       const snap = this.snapshots.draft({ volumeId: null, parentId: null, volumeSize: info.virtualSize, description: `Root disk of ${imageId}` });
       const image = imageRecord({
@@ -176,6 +193,8 @@ export class Images {
         tags: req.tags,
       });
       const operation = this.ctx.catalog.transaction(() => {
+        // Again with the insert: two imports of one name racing past the awaits cannot both pass.
+        this.checkNameFree(req.name);
         this.ctx.catalog.snapshots.insert(snap);
         this.ctx.catalog.images.insert(image);
         return this.ops.create("image-import", image.id, `Importing ${image.sourceFormat} disk as ${image.id}`);
@@ -185,6 +204,8 @@ export class Images {
     } catch (err) {
       await rm(req.file, { force: true });
       if (disk !== req.file) await rm(disk, { force: true });
+      const detail = (err as { detail?: unknown }).detail;
+      if (detail) this.ctx.log.warn({ detail }, "an uploaded disk was refused");
       throw err;
     }
   }

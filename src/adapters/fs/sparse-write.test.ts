@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, it } from "node:test";
-import { writeSparse } from "./sparse-upload.ts";
+import { writeSparse } from "./sparse-write.ts";
 
 describe("writeSparse()", () => {
   it("writes what it receives byte for byte, with zero blocks left as holes", async () => {

@@ -1,7 +1,6 @@
 import { open } from "node:fs/promises";
-import type { Readable } from "node:stream";
-import { badRequest } from "../core/errors.ts";
-import { isZero } from "../core/manifest.ts";
+import { badRequest } from "../../core/errors.ts";
+import { isZero } from "../../core/manifest.ts";
 
 const block = 64 * 1024;
 
@@ -10,7 +9,7 @@ const block = 64 * 1024;
  * a disk's free space costs neither writes now nor reads at capture.
  * Returns the number of bytes received.
  */
-export async function writeSparse(body: Readable, file: string, maxBytes: number): Promise<number> {
+export async function writeSparse(body: AsyncIterable<Buffer>, file: string, maxBytes: number): Promise<number> {
   const fh = await open(file, "w", 0o600);
   let size = 0;
   let pieces: Buffer[] = [];
@@ -22,7 +21,7 @@ export async function writeSparse(body: Readable, file: string, maxBytes: number
     }
   };
   try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+    for await (const chunk of body) {
       size += chunk.length;
       if (size > maxBytes) throw badRequest("UPLOAD_TOO_LARGE", `The upload exceeds ${maxBytes} bytes`);
       pieces.push(chunk);

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { convertDisk } from "./qemu-img.ts";
+import { convertDisk, DiskToolError, imageSpec } from "./qemu-img.ts";
 
 const run = promisify(execFile);
 
@@ -14,8 +14,12 @@ export interface Extent {
 
 /** `qemu-img map`: which ranges of the disk hold what, and in which layer (depth 0 = top). */
 export async function mapExtents(file: string, format: string): Promise<Extent[]> {
-  const { stdout } = await run("qemu-img", ["map", "-U", "-f", format, "--output=json", file], { maxBuffer: 256 << 20 });
-  return JSON.parse(stdout) as Extent[];
+  try {
+    const { stdout } = await run("qemu-img", ["map", "-U", "--output=json", imageSpec(file, format)], { maxBuffer: 256 << 20, timeout: 10 * 60_000, killSignal: "SIGKILL" });
+    return JSON.parse(stdout) as Extent[];
+  } catch (err) {
+    throw new DiskToolError("Reading the disk's allocation map failed (qemu-img map)", ((err as { stderr?: string }).stderr ?? String(err)).trim());
+  }
 }
 
 /** A qcow2 file's own layer, without its backing chain (JSON filename syntax). */
@@ -29,9 +33,9 @@ export function topLayerSpec(qcow2: string): string {
  * written, so this costs what the overlay holds, not the disk size).
  */
 export async function extractRaw(options: { file: string; format: string; topOnly: boolean; out: string }, onProgress: (pct: number) => void): Promise<void> {
-  const from = options.topOnly ? topLayerSpec(options.file) : options.file;
+  const from = options.topOnly ? topLayerSpec(options.file) : imageSpec(options.file, options.format);
   await convertDisk(
-    { from, fromFormat: options.topOnly ? "" : options.format, to: options.out, toFormat: "raw", extra: ["-U"] },
+    { from, fromFormat: "", to: options.out, toFormat: "raw", extra: ["-U"] },
     onProgress,
   );
 }

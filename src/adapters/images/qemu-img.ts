@@ -3,57 +3,92 @@ import { open } from "node:fs/promises";
 import { promisify } from "node:util";
 import { badRequest } from "../../core/errors.ts";
 import type { DiskInfo } from "../../core/ports.ts";
+import { checkSelfContained, type QemuImgInfo } from "./disk-policy.ts";
+import { refuseBeforeOpening, sniffDisk } from "./disk-sniff.ts";
 
 const run = promisify(execFile);
 
 export const importableFormats = ["raw", "qcow2", "vpc", "vhdx", "vmdk", "vdi"] as const;
+const withBacking = new Set(["qcow2", "vmdk"]);
 
-function firstLine(err: unknown): string {
-  const stderr = (err as { stderr?: string }).stderr ?? (err as Error).message;
-  return stderr.trim().split("\n")[0]?.replace(/^qemu-img: /, "") ?? "unknown error";
+/**
+ * A failure of a disk tool: `message` is safe to show (it names no host path
+ * and echoes nothing of the tool), `detail` is the tool's own words, for the log.
+ */
+export class DiskToolError extends Error {
+  constructor(
+    message: string,
+    readonly detail: string,
+  ) {
+    super(message);
+    this.name = "DiskToolError";
+  }
 }
 
-/** Reads a disk file's format and size; a file qemu-img cannot read is a 400. */
-export async function inspectDisk(file: string, forceFormat?: string): Promise<DiskInfo> {
-  let info: { format?: unknown; "virtual-size"?: unknown };
+const stderrOf = (err: unknown) => ((err as { stderr?: string }).stderr ?? (err as Error).message ?? String(err)).trim();
+
+/**
+ * How every disk is opened: with an explicit format driver over the `file`
+ * protocol driver, as a json: pseudo-filename (so no name is ever taken as a
+ * protocol or probed for a format). `backing: "none"` opens the file alone
+ * (uploads); "chain" lets a qcow2 overlay we made ourselves open the base
+ * its header names, in our cache.
+ */
+export function imageSpec(file: string, format: string, backing: "none" | "chain" = "chain"): string {
+  const spec: Record<string, unknown> = { driver: format, file: { driver: "file", filename: file } };
+  if (backing === "none" && withBacking.has(format)) spec.backing = null;
+  return `json:${JSON.stringify(spec)}`;
+}
+
+/** qemu-img with a time limit; a failure is a DiskToolError with a safe message. */
+async function qemuImg(args: string[], what: string, timeoutMs: number): Promise<string> {
   try {
-    const { stdout } = await run("qemu-img", ["info", "--output", "json", ...(forceFormat ? ["-f", forceFormat] : []), file]);
-    info = JSON.parse(stdout) as typeof info;
+    const { stdout } = await run("qemu-img", args, { timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 256 << 20 });
+    return stdout;
   } catch (err) {
-    throw badRequest("INVALID_DISK_IMAGE", `The disk file cannot be read: ${firstLine(err)}`);
+    throw new DiskToolError(what, stderrOf(err));
   }
-  const format = String(info.format);
-  // A fixed VHD is raw data with a 512-byte footer at the end, which qemu-img's probe does not look at.
-  if (format === "raw" && (await hasVhdFooter(file))) {
-    return inspectDisk(file, "vpc");
-  }
-  if (!(importableFormats as readonly string[]).includes(format)) {
-    throw badRequest("UNSUPPORTED_DISK_FORMAT", `The disk format ${format} is not supported`);
-  }
-  if (format === "raw") await checkRawDisk(file, Number(info["virtual-size"]));
-  else {
-    try {
-      await run("qemu-img", ["check", "-q", "-f", format, file]);
-    } catch (err) {
-      const code = (err as { code?: number }).code;
-      // qemu-img check exits 3 for leaked clusters only (harmless, the data is intact)
-      // and 63 when the format has no checks (VHD): qemu-img info has read it already.
-      if (code !== 3 && code !== 63) throw badRequest("INVALID_DISK_IMAGE", `The ${format} disk file is corrupt: ${firstLine(err)}`);
-    }
-  }
-  return { format, virtualSize: Number(info["virtual-size"]) };
 }
 
-async function hasVhdFooter(file: string): Promise<boolean> {
-  const fh = await open(file, "r");
+/**
+ * Reads an uploaded disk's format and size, and refuses it unless it is plain
+ * data (docs/security.md): the format comes from its header bytes, header
+ * features that name other files are refused before qemu-img opens it, then
+ * `qemu-img info` reads it with that format, the file protocol and no backing
+ * chain, and its answer is checked for any reference to another file or
+ * protocol; last, a size cap and the format's own consistency check.
+ */
+export async function inspectDisk(file: string, options: { maxVirtualSize: number }): Promise<DiskInfo> {
+  const sniffed = await sniffDisk(file);
+  refuseBeforeOpening(sniffed);
+  const format = sniffed.format as (typeof importableFormats)[number];
+  let info: QemuImgInfo;
   try {
-    const { size } = await fh.stat();
-    if (size < 1024) return false;
-    const cookie = Buffer.alloc(8);
-    await fh.read(cookie, 0, 8, size - 512);
-    return cookie.toString("latin1") === "conectix";
-  } finally {
-    await fh.close();
+    info = JSON.parse(await qemuImg(["info", "--output=json", imageSpec(file, format, "none")], `The disk file cannot be read as ${format}`, 30_000)) as QemuImgInfo;
+  } catch (err) {
+    if (err instanceof DiskToolError) throw Object.assign(badRequest("INVALID_DISK_IMAGE", err.message), { detail: err.detail });
+    throw err;
+  }
+  checkSelfContained(info, file);
+  const virtualSize = Number(info["virtual-size"]);
+  if (!Number.isSafeInteger(virtualSize) || virtualSize <= 0) throw badRequest("INVALID_DISK_IMAGE", "The disk file has no valid virtual size");
+  if (virtualSize > options.maxVirtualSize) {
+    const gib = (n: number) => `${Math.ceil(n / 1024 ** 3)} GiB`;
+    throw badRequest("DISK_TOO_LARGE", `The disk's virtual size is ${gib(virtualSize)}, more than this host's limit of ${gib(options.maxVirtualSize)}`);
+  }
+  if (format === "raw") await checkRawDisk(file, virtualSize);
+  else await checkConsistency(file, format);
+  return { format, virtualSize };
+}
+
+async function checkConsistency(file: string, format: string): Promise<void> {
+  try {
+    await run("qemu-img", ["check", "-q", imageSpec(file, format, "none")], { timeout: 10 * 60_000, killSignal: "SIGKILL" });
+  } catch (err) {
+    const code = (err as { code?: number }).code;
+    // qemu-img check exits 3 for leaked clusters only (harmless, the data is intact)
+    // and 63 when the format has no checks (VHD): qemu-img info has read it already.
+    if (code !== 3 && code !== 63) throw Object.assign(badRequest("INVALID_DISK_IMAGE", `The ${format} disk file is corrupt`), { detail: stderrOf(err) });
   }
 }
 
@@ -77,13 +112,14 @@ async function checkRawDisk(file: string, size: number): Promise<void> {
   }
 }
 
-/** qemu-img convert with progress reported as 0..100. */
+/** qemu-img convert with progress reported as 0..100; the source is opened with its explicit format. */
 export function convertDisk(
   options: { from: string; fromFormat: string; to: string; toFormat: string; extra?: string[] },
   onProgress: (pct: number) => void,
 ): Promise<void> {
-  const from = options.fromFormat ? ["-f", options.fromFormat] : [];
-  const args = ["convert", "-p", ...from, "-O", options.toFormat, ...(options.extra ?? []), options.from, options.to];
+  const from = options.from.startsWith("json:") || !options.fromFormat ? options.from : imageSpec(options.from, options.fromFormat);
+  const to = options.toFormat ? ["-O", options.toFormat] : [];
+  const args = ["convert", "-p", ...to, ...(options.extra ?? []), from, options.to];
   return new Promise((resolve, reject) => {
     const p = spawn("qemu-img", args, { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
@@ -93,11 +129,9 @@ export function convertDisk(
       if (m?.[1]) onProgress(Number(m[1]));
     });
     p.stderr.setEncoding("utf8");
-    p.stderr.on("data", (c: string) => (stderr += c));
+    p.stderr.on("data", (c: string) => (stderr = (stderr + c).slice(-4096)));
     p.on("error", reject);
-    p.on("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`qemu-img convert failed: ${stderr.trim() || `exit ${code}`}`)),
-    );
+    p.on("close", (code) => (code === 0 ? resolve() : reject(new DiskToolError("Converting the disk failed (qemu-img convert)", stderr.trim() || `exit ${code}`))));
   });
 }
 

@@ -2,22 +2,21 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { Type } from "typebox";
-import { badRequest } from "../../core/errors.ts";
+import { badRequest, unsupportedMediaType } from "../../core/errors.ts";
+import { maxUploadBytes } from "../../services/images.ts";
 import { newId } from "../../core/ids.ts";
 import { paths } from "../../services/context.ts";
 import type { Api } from "../server.ts";
-import { writeSparse } from "../sparse-upload.ts";
+import { writeSparse } from "../../adapters/fs/sparse-write.ts";
 import { IdParams, Image, ImageDeregistered, ImageDeregisterPost, ImageExportPost, ImageImported, ImagesImportQuery, ImagesListQuery, ImagesPost, ImagesRegisterPost, Operation, tagFilter } from "../schemas.ts";
 
-const maxUploadBytes = 2 ** 40; // 1 TiB
-
 /** Streams the request body to a sparse file in the data dir's tmp folder. */
-async function receiveUpload(dataDir: string, body: Readable): Promise<string> {
+async function receiveUpload(dataDir: string, body: Readable, maxBytes: number): Promise<string> {
   const dir = paths.uploads(dataDir);
   await mkdir(dir, { recursive: true });
   const file = join(dir, `upload-${newId("operation")}`);
   try {
-    if ((await writeSparse(body, file, maxUploadBytes)) === 0) throw badRequest("EMPTY_UPLOAD", "The request body must hold the disk file");
+    if ((await writeSparse(body, file, maxBytes)) === 0) throw badRequest("EMPTY_UPLOAD", "The request body must hold the disk file");
   } catch (err) {
     await rm(file, { force: true });
     throw err;
@@ -35,8 +34,14 @@ export function imageRoutes(api: Api): void {
       consumes: ["application/octet-stream"],
       response: { 202: ImageImported },
     },
+    // The body is the disk itself: anything else is refused before a byte of it is read.
+    onRequest: async (req) => {
+      if (!/^application\/octet-stream\s*(;|$)/i.test(req.headers["content-type"] ?? "")) {
+        throw unsupportedMediaType("UNSUPPORTED_MEDIA_TYPE", "An import's body is the disk file itself: send it as Content-Type: application/octet-stream");
+      }
+    },
     handler: async (req, reply) => {
-      const file = await receiveUpload(dataDir, req.body as Readable);
+      const file = await receiveUpload(dataDir, req.body as Readable, maxUploadBytes(services.ctx.settings.maxVolumeSize));
       const q = req.query;
       const result = await services.images.import({ ...q, file });
       return reply.status(202).send(result);
