@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import type { Client } from "../src/client/client.ts";
-import { removeDir, spawnDaemon, tinyGuest, waitFor } from "./helpers.ts";
+import { removeDir, seededRandom, spawnDaemon, tinyGuest, waitFor } from "./helpers.ts";
 
 const run = promisify(execFile);
 type Daemon = Awaited<ReturnType<typeof spawnDaemon>>;
@@ -15,16 +15,6 @@ const kills = 20;
 const seed = Number(process.env.IMAGESMITH_CRASH_SEED ?? Date.now() % 100_000);
 const liveStates = new Set(["pending", "running", "rebooting", "stopping", "shutting-down"]);
 
-/** mulberry32, seeded: the moments of the kills can be replayed with IMAGESMITH_CRASH_SEED. */
-function random(s: number): () => number {
-  let a = s;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Instance ids of the QEMU processes running now on disks of this data dir. */
 async function qemuInstances(dataDir: string): Promise<string[]> {
@@ -45,7 +35,7 @@ async function waitSettled(client: Client): Promise<void> {
 }
 
 describe(`SIGKILL of the daemon at random moments, ${kills} times (seed ${seed})`, { timeout: 1_800_000 }, () => {
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   let dir: string;
   let d: Daemon;
   let disk: string;

@@ -2,6 +2,8 @@
 // generator for test/fuzz.test.ts. Deterministic (a seeded generator), so a
 // failure can be replayed.
 
+import { seededRandom } from "./helpers.ts";
+
 export interface FuzzRequest {
   what: string;
   method: string;
@@ -32,16 +34,6 @@ export interface OpenApi {
   paths: Record<string, Record<string, OpenApiOperation>>;
 }
 
-/** mulberry32: small, seeded, good enough to pick mutations. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Values of every wrong kind, for any field. */
 const badValues: unknown[] = [
@@ -128,7 +120,7 @@ const nestedObject = (depth: number) => Buffer.from(`${'{"a":'.repeat(depth)}1${
 
 /** At least `min` malformed requests, every route and method of the document covered. */
 export function fuzzRequests(doc: OpenApi, token: string, min: number, seed = 7): FuzzRequest[] {
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
   const auth = { authorization: `Bearer ${token}` };
   const json = { ...auth, "content-type": "application/json" };

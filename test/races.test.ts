@@ -19,6 +19,14 @@ async function all<T>(calls: (() => Promise<T>)[]): Promise<(T | ApiError)[]> {
 const refusals = (results: unknown[]) => results.filter((r): r is ApiError => r instanceof ApiError);
 const successes = <T>(results: (T | ApiError)[]) => results.filter((r): r is T => !(r instanceof ApiError));
 
+/** Exactly one call succeeded and every other was refused with `refusal` ("409 CODE"); returns the one. */
+function onlyOne<T>(results: (T | ApiError)[], refusal: string): T {
+  const accepted = successes(results);
+  assert.equal(accepted.length, 1, "exactly one is accepted");
+  assert.deepEqual([...new Set(refusals(results).map((e) => `${e.status} ${e.code}`))], [refusal]);
+  return accepted[0] as T;
+}
+
 /**
  * Samples GET /v1/health every 20 ms while `work` runs; returns the slowest
  * answer in ms. The bound asserted on it is a promise of the daemon (no
@@ -101,11 +109,7 @@ describe("concurrent requests against one rule", { timeout: 900_000 }, () => {
   it("accepts exactly one of 10 concurrent imports with one name", async () => {
     const disk = await tinyGuest();
     const results = await all(Array.from({ length: 10 }, () => () => t.client.importImage(disk, { name: "same-name", osType: "linux" })));
-    const accepted = successes(results);
-    assert.equal(accepted.length, 1);
-    assert.deepEqual([...new Set(refusals(results).map((e) => `${e.status} ${e.code}`))], ["409 IMAGE_NAME_EXISTS"]);
-    const [first] = accepted;
-    assert.ok(first);
+    const first = onlyOne(results, "409 IMAGE_NAME_EXISTS");
     assert.equal((await t.client.waitOperation(first.operation.id)).state, "succeeded");
     assert.equal((await t.client.listImages({ name: "same-name" })).length, 1);
   });
@@ -116,19 +120,13 @@ describe("concurrent requests against one rule", { timeout: 900_000 }, () => {
     launched.push(inst.id);
     await t.client.waitInstances([inst.id], "ready", { timeoutMs: 300_000 });
     const results = await all(Array.from({ length: 10 }, () => () => t.client.createImage({ instanceId: inst.id, name: "captured", noReboot: true })));
-    const accepted = successes(results);
-    assert.equal(accepted.length, 1);
-    assert.deepEqual([...new Set(refusals(results).map((e) => `${e.status} ${e.code}`))], ["409 IMAGE_NAME_EXISTS"]);
-    const [first] = accepted;
-    assert.ok(first);
+    const first = onlyOne(results, "409 IMAGE_NAME_EXISTS");
     assert.equal((await t.client.waitOperation(first.operation.id)).state, "succeeded");
     await terminate([inst.id]);
   });
 
   it("admits one of 10 concurrent key pairs with one name", async () => {
-    const results = await all(Array.from({ length: 10 }, () => () => t.client.createKeyPair("one-name")));
-    assert.equal(results.filter((r) => !(r instanceof ApiError)).length, 1);
-    assert.deepEqual([...new Set(refusals(results).map((e) => `${e.status} ${e.code}`))], ["409 KEYPAIR_EXISTS"]);
+    onlyOne(await all(Array.from({ length: 10 }, () => () => t.client.createKeyPair("one-name"))), "409 KEYPAIR_EXISTS");
   });
 
   it("leaves no QEMU process behind", async () => {
