@@ -74,6 +74,7 @@ describe("chunk capture and restore", () => {
     const r = await captureChunks({ raw: join(dir, "sparse.raw"), volumeSize: size, chunkSize: cs, changed, parent: null, store, onProgress: noProgress });
     assert.deepEqual(r.extents.map((e) => [e.start, e.hashes.length]), [[5, 3], [40, 1]]);
     assert.equal(r.bytesRead, 4 * cs);
+    assert.equal(r.bytesStored, await store.usage(), "every chunk written is counted, though they are written concurrently");
     const parent: Manifest = { snapshotId: "snap-1", parentId: null, volumeSize: size, chunkSize: cs, extents: r.extents };
     await restoreChunks({ manifest: parent, store, out: join(dir, "back.raw"), onProgress: noProgress, describe: (_i, e) => e });
     assert.deepEqual(await readFile(join(dir, "back.raw")), disk);

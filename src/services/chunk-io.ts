@@ -126,7 +126,9 @@ export async function captureChunks(options: {
       else {
         const hash = sha256(buf);
         chunks.set(index, hash);
-        bytesStored += await store.put(hash, buf);
+        // Awaited first: `bytesStored += await …` would read the total before the await and lose concurrent updates.
+        const written = await store.put(hash, buf);
+        bytesStored += written;
       }
       options.onProgress(++done, touched.length);
     });
