@@ -90,6 +90,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log,
   });
   await services.recover();
+  services.start();
   const purge = setInterval(() => services.instances.purgeTerminated(), 60_000);
   purge.unref();
   const app = await buildServer({ services, dataDir, logger: log });
@@ -105,6 +106,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     url,
     async close() {
       clearInterval(purge);
+      services.stop();
       services.instances.detach();
       await app.close();
       catalog.close();

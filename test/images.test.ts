@@ -73,6 +73,12 @@ describe("custom images from instances", { timeout: 1_800_000 }, () => {
     assert.equal(image.sourceInstanceId, source.id);
     // The tiny guest runs qemu-ga: its filesystems were frozen for the copy.
     assert.equal(image.consistency, "fs-frozen");
+    // Its snapshots say how their data was read too, and an image registered from one inherits it.
+    const rootSnap = await d.client.getSnapshot(image.blockDeviceMappings[0]?.snapshotId ?? "");
+    assert.equal(rootSnap.consistency, "fs-frozen");
+    const registered = await d.client.registerImage({ name: "golden-1-registered", snapshotId: rootSnap.id, osType: "linux", osState: "generalized" });
+    assert.equal(registered.consistency, "fs-frozen");
+    await d.client.deregisterImage(registered.id, false);
     assert.equal((await d.client.getInstance(source.id)).state, "running");
     assert.equal(await ssh(source.id, "echo still-here"), "still-here");
 

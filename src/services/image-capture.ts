@@ -1,4 +1,4 @@
-import { copyFile, rm } from "node:fs/promises";
+import { copyFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { badRequest, conflict } from "../core/errors.ts";
 import type { SnapshotId } from "../core/ids.ts";
@@ -6,6 +6,8 @@ import type { BlockDeviceMapping, Image, Operation, Snapshot, Tags, Volume } fro
 import { paths, type ServiceContext } from "./context.ts";
 import { imageRecord, type Images } from "./images.ts";
 import type { Instances } from "./instances.ts";
+import { runDetached } from "./background.ts";
+import { ensureFreeSpace } from "./free-space.ts";
 import type { Operations } from "./operations.ts";
 import type { Snapshots } from "./snapshots.ts";
 import type { VmRegistry } from "./vm-registry.ts";
@@ -43,7 +45,6 @@ export class ImageCapture {
     if (!capturable.includes(inst.state)) {
       throw conflict("INVALID_INSTANCE_STATE", `Cannot create an image from instance ${inst.id}: it is ${inst.state}`);
     }
-    this.images.checkNameFree(req.name);
     const attached = this.volumes.list({ instanceId: inst.id });
     for (const v of req.excludeVolumeIds ?? []) {
       const vol = attached.find((x) => x.id === v);
@@ -70,11 +71,13 @@ export class ImageCapture {
       sourceMacAddress: inst.macAddress,
       tags: req.tags,
     });
+    // The name check and the insert in one transaction: two creates with one name cannot both pass.
     const operation = this.ctx.catalog.transaction(() => {
+      this.images.checkNameFree(req.name);
       this.ctx.catalog.images.insert(image);
       return this.ops.create("image-create", image.id, `Creating ${image.id} from ${inst.id}`);
     });
-    void this.run(image, volumes, req, operation.id);
+    runDetached(this.ctx.log, "image creation", this.run(image, volumes, req, operation.id));
     return { image, operation };
   }
 
@@ -92,6 +95,10 @@ export class ImageCapture {
         await this.instances.waitFor(instanceId, "stopped", this.ctx.settings.shutdownTimeoutMs + 30_000);
         restart = true;
       }
+      // The copies hold what the volumes' qcow2 files hold (their own layers).
+      let copyBytes = 0;
+      for (const volume of volumes) copyBytes += (await stat(volume.path)).size;
+      await ensureFreeSpace(paths.uploads(this.ctx.settings.dataDir), copyBytes, `Image ${image.id}`);
       const { consistency } = await this.vms.freeze(instanceId, async () => {
         for (const volume of volumes) {
           const file = join(paths.uploads(this.ctx.settings.dataDir), `${image.id}-${volume.id}.qcow2`);
@@ -126,7 +133,8 @@ export class ImageCapture {
         });
         this.ctx.catalog.snapshots.insert(snap);
         made.push(snap);
-        await this.snapshots.capture(snap, { file, format: "qcow2", parentId: volume.baseSnapshotId }, (p) =>
+        // The copy was taken under the freeze: its snapshot records that consistency, not "clean".
+        await this.snapshots.capture(snap, { file, format: "qcow2", parentId: volume.baseSnapshotId, consistency }, (p) =>
           this.ops.progress(opId, 50 + (50 * (n + p / 100)) / copies.length),
         );
         mappings.push({

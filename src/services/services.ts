@@ -1,5 +1,7 @@
+import { runDetached } from "./background.ts";
 import type { ServiceContext } from "./context.ts";
 import { Events } from "./events.ts";
+import { ExportSweeper } from "./export-sweeper.ts";
 import { ImageCapture } from "./image-capture.ts";
 import { Images } from "./images.ts";
 import { Instances } from "./instances.ts";
@@ -19,6 +21,8 @@ export class Services {
   readonly images: Images;
   readonly instances: Instances;
   readonly imageCapture: ImageCapture;
+  readonly exportSweeper: ExportSweeper;
+  private timers: NodeJS.Timeout[] = [];
 
   constructor(readonly ctx: ServiceContext) {
     const vms = new VmRegistry();
@@ -30,13 +34,29 @@ export class Services {
     this.images = new Images(ctx, this.operations, this.snapshots);
     this.instances = new Instances(ctx, this.images, this.keyPairs, this.volumes, vms);
     this.imageCapture = new ImageCapture(ctx, this.operations, this.images, this.instances, this.volumes, this.snapshots, vms);
+    this.exportSweeper = new ExportSweeper(ctx);
   }
 
   /** After a restart: fail or finish what was under way, find running VMs again. */
   async recover(): Promise<void> {
     await this.snapshots.recover();
     await this.images.recover();
+    // Standalone volumes only; those of instances are recovered with their instance, next.
+    await this.volumes.recover();
     this.operations.recover();
+    await this.exportSweeper.sweep({ partials: true });
     await this.instances.recover();
+  }
+
+  /** Starts the periodic work: export files expire. */
+  start(): void {
+    const sweep = setInterval(() => runDetached(this.ctx.log, "export expiry", this.exportSweeper.sweep({ partials: false })), this.exportSweeper.intervalMs);
+    sweep.unref();
+    this.timers.push(sweep);
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
   }
 }

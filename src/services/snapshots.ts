@@ -1,14 +1,16 @@
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { convertDisk } from "../adapters/images/qemu-img.ts";
+import { convertDisk, createEmptyDisk } from "../adapters/images/qemu-img.ts";
 import { extractRaw, mapExtents } from "../adapters/images/disk-layers.ts";
 import { conflict, notFound } from "../core/errors.ts";
 import { newId, type SnapshotId, type VolumeId } from "../core/ids.ts";
-import { chunkSize, decodeManifest, encodeManifest, type Manifest } from "../core/manifest.ts";
+import { chunkSize, decodeManifest, encodeManifest, presentChunks, presentCount, type Manifest } from "../core/manifest.ts";
 import { ChunkCorruptError, ChunkMissingError } from "../core/ports.ts";
 import type { Snapshot, Tags } from "../core/types.ts";
+import { BaseCache } from "./base-cache.ts";
 import { captureChunks, restoreChunks, type Range } from "./chunk-io.ts";
 import { paths, type ServiceContext } from "./context.ts";
+import { ensureFreeSpace } from "./free-space.ts";
 import type { Operations } from "./operations.ts";
 import { RwLock } from "./rw-lock.ts";
 
@@ -19,6 +21,8 @@ export interface CaptureSource {
   parentId: SnapshotId | null;
   /** Runs the disk read while the writer (a running VM) is paused; returns the consistency. */
   freeze?: <T>(read: () => Promise<T>) => Promise<{ value: T; consistency: Snapshot["consistency"] }>;
+  /** Without freeze: how the file was made consistent (a copy taken under a freeze says so); default clean. */
+  consistency?: Snapshot["consistency"];
 }
 
 export interface ScrubReport {
@@ -31,11 +35,14 @@ export class Snapshots {
   /** Captures share it; gc takes it alone. */
   readonly lock = new RwLock();
   private readonly materializing = new Map<string, Promise<string>>();
+  readonly cache: BaseCache;
 
   constructor(
     private readonly ctx: ServiceContext,
     private readonly ops: Operations,
-  ) {}
+  ) {
+    this.cache = new BaseCache(ctx);
+  }
 
   get(id: string): Snapshot {
     const s = this.ctx.catalog.snapshots.get(id);
@@ -83,19 +90,24 @@ export class Snapshots {
         const raw = inPlace ? source.file : tmp;
         const read = async () => {
           const extents = await mapExtents(source.file, source.format);
-          if (!inPlace) await extractRaw({ file: source.file, format: source.format, topOnly, out: tmp }, (p) => onProgress(p * 0.3));
-          return extents;
+          // Overlay: everything its own layer holds, data or explicit zeros. Whole disk: the data.
+          const changed: Range[] = extents
+            .filter((e) => (topOnly ? e.depth === 0 : e.data))
+            .map((e) => ({ start: e.start, length: e.length, zero: !e.data }));
+          const dataBytes = changed.reduce((n, r) => (r.zero ? n : n + r.length), 0);
+          // Nothing to read (an empty disk, an overlay with no change): no extraction at all.
+          if (!inPlace && dataBytes > 0) {
+            await ensureFreeSpace(paths.uploads(this.ctx.settings.dataDir), dataBytes, `Snapshot ${snap.id}`);
+            await extractRaw({ file: source.file, format: source.format, topOnly, out: tmp }, (p) => onProgress(p * 0.3));
+          }
+          return { changed, dataBytes };
         };
-        const frozen = source.freeze ? await source.freeze(read) : { value: await read(), consistency: "clean" as const };
-        // Overlay: everything its own layer holds, data or explicit zeros. Whole disk: the data.
-        const changed: Range[] = frozen.value
-          .filter((e) => (topOnly ? e.depth === 0 : e.data))
-          .map((e) => ({ start: e.start, length: e.length, zero: !e.data }));
+        const frozen = source.freeze ? await source.freeze(read) : { value: await read(), consistency: source.consistency ?? "clean" };
         const result = await captureChunks({
-          raw,
+          raw: frozen.value.dataBytes > 0 ? raw : null,
           volumeSize: snap.volumeSize,
           chunkSize: parent?.chunkSize ?? chunkSize,
-          changed,
+          changed: frozen.value.changed,
           parent,
           store: this.ctx.chunks,
           onProgress: (done, total) => onProgress(30 + (70 * done) / Math.max(total, 1)),
@@ -106,7 +118,7 @@ export class Snapshots {
           parentId: snap.parentId,
           volumeSize: snap.volumeSize,
           chunkSize: parent?.chunkSize ?? chunkSize,
-          chunks: result.chunks,
+          extents: result.extents,
         };
         await this.ctx.manifests.put(snap.id, encodeManifest(manifest));
         const done: Snapshot = {
@@ -136,20 +148,41 @@ export class Snapshots {
     return decodeManifest(data, id);
   }
 
-  /** The snapshot as a read-only qcow2 base in the host cache, made once per host. */
+  /**
+   * The snapshot as a read-only qcow2 base in the host cache, made once per
+   * host; a hit refreshes its use time. Afterwards the cache is brought back
+   * under its cap, never evicting a base a volume uses or this one.
+   */
   materialize(id: string, onProgress: (pct: number) => void = () => undefined): Promise<string> {
-    const base = join(paths.cache(this.ctx.settings.dataDir), `${id}.qcow2`);
     const running = this.materializing.get(id);
     if (running) return running;
-    const job = (async () => {
-      if (await stat(base).then(() => true, () => false)) return base;
-      const snap = this.get(id);
-      if (snap.state !== "completed") throw conflict("SNAPSHOT_NOT_COMPLETED", `Snapshot ${id} is ${snap.state}`);
-      await mkdir(paths.cache(this.ctx.settings.dataDir), { recursive: true });
-      const raw = `${base}.raw`;
-      const tmp = `${base}.part`;
-      try {
-        const manifest = await this.manifest(id);
+    const job = this.build(id, onProgress).finally(() => this.materializing.delete(id));
+    this.materializing.set(id, job);
+    return job.then(async (base) => {
+      await this.cache.evict(new Set([id, ...this.materializing.keys()])).catch((err: unknown) =>
+        this.ctx.log.warn({ err: err instanceof Error ? err.message : String(err) }, "host cache eviction failed"),
+      );
+      return base;
+    });
+  }
+
+  private async build(id: string, onProgress: (pct: number) => void): Promise<string> {
+    const base = this.cache.path(id);
+    if (await this.cache.hit(id)) return base;
+    const snap = this.get(id);
+    if (snap.state !== "completed") throw conflict("SNAPSHOT_NOT_COMPLETED", `Snapshot ${id} is ${snap.state}`);
+    await mkdir(this.cache.dir, { recursive: true });
+    const raw = `${base}.raw`;
+    const tmp = `${base}.part`;
+    try {
+      const manifest = await this.manifest(id);
+      const bytes = presentCount(manifest) * manifest.chunkSize;
+      if (bytes === 0) {
+        // Nothing but zeros: an empty qcow2 of the volume's size, whatever the size.
+        await createEmptyDisk(tmp, manifest.volumeSize);
+      } else {
+        // The sparse raw and the qcow2 made from it are on disk together for a moment.
+        await ensureFreeSpace(this.cache.dir, 2 * bytes, `Materializing snapshot ${id}`);
         await restoreChunks({
           manifest,
           store: this.ctx.chunks,
@@ -158,15 +191,13 @@ export class Snapshots {
           describe: (index, err) => this.chunkError(id, index * manifest.chunkSize, err),
         });
         await convertDisk({ from: raw, fromFormat: "raw", to: tmp, toFormat: "qcow2" }, (p) => onProgress(80 + p * 0.2));
-        await rename(tmp, base);
-        return base;
-      } finally {
-        await rm(raw, { force: true });
-        await rm(tmp, { force: true });
       }
-    })();
-    this.materializing.set(id, job);
-    return job.finally(() => this.materializing.delete(id));
+      await rename(tmp, base);
+      return base;
+    } finally {
+      await rm(raw, { force: true });
+      await rm(tmp, { force: true });
+    }
   }
 
   /** Deletes a snapshot that nothing uses: manifest first, then the record (chunks go at gc). */
@@ -181,7 +212,7 @@ export class Snapshots {
     if (snap.state === "pending") throw conflict("SNAPSHOT_PENDING", `Cannot delete snapshot ${id}: it is still being taken`);
     await this.ctx.manifests.delete(id);
     this.ctx.catalog.snapshots.delete(id);
-    await rm(join(paths.cache(this.ctx.settings.dataDir), `${id}.qcow2`), { force: true });
+    await rm(this.cache.path(id), { force: true });
   }
 
   /** Deletes every chunk no manifest names, while no capture runs. */
@@ -207,23 +238,26 @@ export class Snapshots {
       const bad = new Map<string, string>();
       const snaps = this.list().filter((s) => s.state === "completed");
       const manifests = await Promise.all(snaps.map((s) => this.manifest(s.id)));
-      const all = new Set(manifests.flatMap((m) => m.chunks.filter((h): h is string => h !== null)));
+      const all = new Set<string>();
+      for (const m of manifests) for (const [, h] of presentChunks(m)) all.add(h);
       for (const hash of all) {
         await this.ctx.chunks.get(hash).catch((err: Error) => bad.set(hash, err.message));
         onProgress((100 * ++report.chunksChecked) / all.size);
       }
       for (const m of manifests) {
-        m.chunks.forEach((h, i) => {
-          const reason = h ? bad.get(h) : undefined;
-          if (h && reason) report.corrupt.push({ snapshotId: m.snapshotId, offset: i * m.chunkSize, chunk: h, reason });
-        });
+        if (bad.size === 0) break;
+        for (const [i, h] of presentChunks(m)) {
+          const reason = bad.get(h);
+          if (reason) report.corrupt.push({ snapshotId: m.snapshotId, offset: i * m.chunkSize, chunk: h, reason });
+        }
       }
       return report;
     });
   }
 
-  /** After a restart: captures that were under way failed; their chunks become garbage. */
+  /** After a restart: captures that were under way failed (their chunks become garbage); interrupted materializes leave nothing. */
   async recover(): Promise<void> {
+    await this.cache.removeLeftovers();
     for (const s of this.list().filter((x) => x.state === "pending")) {
       await this.ctx.manifests.delete(s.id);
       this.ctx.catalog.snapshots.update({ ...s, state: "error", stateReason: "The daemon stopped while the snapshot was being taken" });
@@ -233,7 +267,7 @@ export class Snapshots {
   private async referencedChunks(): Promise<Set<string>> {
     const live = new Set<string>();
     for (const s of this.list().filter((x) => x.state === "completed")) {
-      for (const h of (await this.manifest(s.id)).chunks) if (h) live.add(h);
+      for (const [, h] of presentChunks(await this.manifest(s.id))) live.add(h);
     }
     return live;
   }

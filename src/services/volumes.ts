@@ -52,6 +52,8 @@ export class Volumes {
       size = snap.volumeSize;
     } else if (req.sizeGiB) {
       size = req.sizeGiB * GiB;
+      const max = this.ctx.settings.maxVolumeSize;
+      if (size > max) throw badRequest("VOLUME_TOO_LARGE", `Cannot create a volume of ${req.sizeGiB} GiB: the limit on this host is ${Math.floor(max / GiB)} GiB`);
     } else {
       throw badRequest("VOLUME_SIZE_REQUIRED", "A volume needs a size or a snapshot to start from");
     }
@@ -95,6 +97,18 @@ export class Volumes {
     } catch (err) {
       this.ctx.catalog.volumes.update({ ...volume, state: "error", stateReason: (err as Error).message });
       throw err;
+    }
+  }
+
+  /**
+   * After a restart: a standalone volume left creating has a partial disk at
+   * best; it fails with a reason and its file goes. Volumes of instances are
+   * left to Instances.recover, with their instance.
+   */
+  async recover(): Promise<void> {
+    for (const v of this.ctx.catalog.volumes.list().filter((x) => x.state === "creating" && x.instanceId === null)) {
+      await rm(v.path, { force: true });
+      this.ctx.catalog.volumes.update({ ...v, state: "error", stateReason: "The daemon stopped while the volume was being created" });
     }
   }
 
