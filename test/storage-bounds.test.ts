@@ -119,7 +119,7 @@ describe("storage stays bounded: huge sparse volumes, the size cap, the host cac
     assert.ok(Number(exp.result?.size) > 0);
     const file = join(d.dataDir, "exports", String(exp.result?.file));
     await waitFor("the export file to expire", async () => ((await exists(file)) ? undefined : true), 60_000);
-    await assert.rejects(d.client.download(exp.id, join(work, "late.raw")));
+    await assert.rejects(d.client.download(exp.id, join(work, "late.raw")), (e: ApiError) => e.status === 410 && e.code === "EXPORT_EXPIRED");
     assert.equal(await exists(join(work, "late.raw")), false);
   });
 });

@@ -15,6 +15,7 @@ export const badRequest = (code: string, message: string) => new AppError(code, 
 export const unauthorized = (message: string) => new AppError("UNAUTHORIZED", 401, message);
 export const notFound = (code: string, message: string) => new AppError(code, 404, message);
 export const conflict = (code: string, message: string) => new AppError(code, 409, message);
+export const gone = (code: string, message: string) => new AppError(code, 410, message);
 export const payloadTooLarge = (code: string, message: string) => new AppError(code, 413, message);
 export const unsupportedMediaType = (code: string, message: string) => new AppError(code, 415, message);
 /** The host has no room for the work; nothing was written. */

@@ -4,7 +4,7 @@ import { inspectDisk, convertDisk } from "../adapters/images/qemu-img.ts";
 import { mapExtents } from "../adapters/images/disk-layers.ts";
 import { extractOva } from "../adapters/images/ova.ts";
 import { ensureFreeSpace } from "./free-space.ts";
-import { conflict, notFound } from "../core/errors.ts";
+import { conflict, gone, notFound } from "../core/errors.ts";
 import { newId, type ImageId } from "../core/ids.ts";
 import type { Image, Operation, OsState, OsType, Tags } from "../core/types.ts";
 import { matchesTags, matchesWildcard } from "./filters.ts";
@@ -240,9 +240,11 @@ export class Images {
       const out = join(dir, file);
       try {
         await mkdir(dir, { recursive: true });
-        const base = await this.snapshots.materialize(root.snapshotId, (p) => this.ops.progress(op.id, p * 0.5));
-        await convertDisk({ from: base, fromFormat: "qcow2", to: `${out}.part`, toFormat: "", extra: [...exportFormats[format].args] }, (p) =>
-          this.ops.progress(op.id, 50 + p / 2),
+        // The base stays in the host cache while it is converted (no volume holds it).
+        await this.snapshots.withBase(root.snapshotId, (p) => this.ops.progress(op.id, p * 0.5), (base) =>
+          convertDisk({ from: base, fromFormat: "qcow2", to: `${out}.part`, toFormat: "", extra: [...exportFormats[format].args] }, (p) =>
+            this.ops.progress(op.id, 50 + p / 2),
+          ),
         );
         await rename(`${out}.part`, out);
         return { message: `Exported ${image.id} as ${format}`, result: { format, size: (await stat(out)).size, file } };
@@ -254,13 +256,19 @@ export class Images {
     return op;
   }
 
-  /** The finished export file of an operation. */
-  exportFile(opId: string): string {
+  /** The finished export file of an operation, while it is there. */
+  async exportFile(opId: string): Promise<{ path: string; size: number }> {
     const op = this.ops.get(opId);
     if (op.kind !== "image-export" || op.state !== "succeeded" || typeof op.result?.file !== "string") {
       throw conflict("EXPORT_NOT_READY", `Operation ${opId} has no finished export to download`);
     }
-    return join(paths.exports(this.ctx.settings.dataDir), op.result.file);
+    const path = join(paths.exports(this.ctx.settings.dataDir), op.result.file);
+    const size = await stat(path).then((s) => s.size, () => undefined);
+    if (size === undefined) {
+      const minutes = Math.round(this.ctx.settings.exportTtlMs / 60_000);
+      throw gone("EXPORT_EXPIRED", `The export of operation ${opId} is gone: an export is removed once downloaded, or ${minutes} minutes after it was written; export the image again`);
+    }
+    return { path, size };
   }
 
   /** After a restart: imports that were under way cannot resume from a temp upload. */

@@ -433,8 +433,12 @@ export class Instances {
       if (v.deleteOnTermination) {
         await rm(v.path, { force: true });
         this.ctx.catalog.volumes.delete(v.id);
+      } else if (v.state === "creating") {
+        // Its disk was never finished: nothing half-made stays.
+        await rm(v.path, { force: true });
+        this.ctx.catalog.volumes.update({ ...v, instanceId: null, state: "error", stateReason: "The volume's disk was not finished when its instance was terminated" });
       } else {
-        this.ctx.catalog.volumes.update({ ...v, instanceId: null, state: v.state === "creating" ? "error" : "available" });
+        this.ctx.catalog.volumes.update({ ...v, instanceId: null, state: "available" });
       }
     }
     const dir = this.instanceDir(id);

@@ -35,6 +35,8 @@ export class Snapshots {
   /** Captures share it; gc takes it alone. */
   readonly lock = new RwLock();
   private readonly materializing = new Map<string, Promise<string>>();
+  /** Bases a caller reads without a volume over them (an export): never evicted meanwhile. */
+  private readonly leases = new Map<string, number>();
   readonly cache: BaseCache;
 
   constructor(
@@ -159,11 +161,23 @@ export class Snapshots {
     const job = this.build(id, onProgress).finally(() => this.materializing.delete(id));
     this.materializing.set(id, job);
     return job.then(async (base) => {
-      await this.cache.evict(new Set([id, ...this.materializing.keys()])).catch((err: unknown) =>
+      await this.cache.evict(new Set([id, ...this.materializing.keys(), ...this.leases.keys()])).catch((err: unknown) =>
         this.ctx.log.warn({ err: err instanceof Error ? err.message : String(err) }, "host cache eviction failed"),
       );
       return base;
     });
+  }
+
+  /** Runs fn on the snapshot's cached base, which stays in the cache until fn ends. */
+  async withBase<T>(id: string, onProgress: (pct: number) => void, fn: (base: string) => Promise<T>): Promise<T> {
+    this.leases.set(id, (this.leases.get(id) ?? 0) + 1);
+    try {
+      return await fn(await this.materialize(id, onProgress));
+    } finally {
+      const n = (this.leases.get(id) ?? 1) - 1;
+      if (n > 0) this.leases.set(id, n);
+      else this.leases.delete(id);
+    }
   }
 
   private async build(id: string, onProgress: (pct: number) => void): Promise<string> {

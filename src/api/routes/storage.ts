@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { rm, stat } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { Type } from "typebox";
 import type { Api } from "../server.ts";
 import { IdParams, Operation, Snapshot, SnapshotCreated, SnapshotsPost, Volume, VolumeAttachPost, VolumesListQuery, VolumesPost } from "../schemas.ts";
@@ -66,8 +66,7 @@ export function storageRoutes(api: Api): void {
   app.get("/v1/operations/:id/download", {
     schema: { summary: "Download the file an export operation wrote; it is removed once downloaded", tags: ["operations"], params: IdParams, produces: ["application/octet-stream"] },
     handler: async (req, reply) => {
-      const file = services.images.exportFile(req.params.id);
-      const size = (await stat(file)).size;
+      const { path: file, size } = await services.images.exportFile(req.params.id);
       const stream = createReadStream(file);
       stream.on("close", () => {
         if (stream.bytesRead === size) rm(file, { force: true }).catch((err: unknown) => req.log.warn({ err }, "removing a downloaded export failed"));
