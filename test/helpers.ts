@@ -19,7 +19,8 @@ export interface TestDaemon {
   dataDir: string;
   /** Runs the imagesmith CLI against this daemon. */
   cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }>;
-  close(): Promise<void>;
+  /** Stops the daemon and kills its VMs; keepVms leaves them running for a daemon started next on the data dir. */
+  close(options?: { keepVms?: boolean }): Promise<void>;
 }
 
 /** A real daemon on a free port with its own data dir; TCG unless the host really has KVM. */
@@ -34,9 +35,9 @@ export async function startTestDaemon(dataDir?: string, options: Partial<Omit<Da
     token,
     dataDir: dir,
     cli: (args) => runCli(daemon.url, token, args),
-    close: async () => {
+    close: async (o = {}) => {
       await daemon.close();
-      await killVmsOf(dir);
+      if (!o.keepVms) await killVmsOf(dir);
     },
   };
 }

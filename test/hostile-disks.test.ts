@@ -15,6 +15,19 @@ const qemuImg = (...args: string[]) => run("qemu-img", args);
 /** A host file with a marker that must never reach an image. */
 const marker = `imagesmith-host-secret-${randomBytes(8).toString("hex")}`;
 
+/** Rewrites the embedded descriptor of a sparse VMDK (where its header says), and its capacity if given. */
+async function patchEmbeddedDescriptor(file: string, edit: (text: string) => string, capacity?: bigint): Promise<void> {
+  const buf = await readFile(file);
+  const offset = Number(buf.readBigUInt64LE(28)) * 512;
+  const length = Number(buf.readBigUInt64LE(36)) * 512;
+  const text = edit(buf.subarray(offset, offset + length).toString("latin1").replace(/\0.*$/s, ""));
+  assert.ok(text.length < length, "the descriptor still fits");
+  buf.fill(0, offset, offset + length);
+  buf.write(text, offset, "latin1");
+  if (capacity !== undefined) buf.writeBigUInt64LE(capacity, 12);
+  await writeFile(file, buf);
+}
+
 describe("hostile disk files", { timeout: 900_000 }, () => {
   let t: TestDaemon;
   let work: string;
@@ -50,8 +63,13 @@ describe("hostile disk files", { timeout: 900_000 }, () => {
       await qemuImg("create", "-q", "-f", "qcow2", "-u", "-b", backing, "-F", "raw", f(`backing-${n}.qcow2`), "1M");
       add(`qcow2 with a ${n}: backing file`, f(`backing-${n}.qcow2`), 400, "UNSAFE_DISK_IMAGE");
     }
-    await qemuImg("create", "-q", "-f", "vmdk", "-u", "-b", secret, "-F", "raw", f("vmdk-parent.vmdk"), "1M").catch(() => undefined);
-    if ((await readdir(work)).includes("vmdk-parent.vmdk")) add("sparse VMDK with a parent", f("vmdk-parent.vmdk"), 400, "UNSAFE_DISK_IMAGE");
+    // Sparse VMDKs whose embedded descriptor is the attack: a parent hint, and (capacity 0) FLAT extents.
+    await qemuImg("create", "-q", "-f", "vmdk", "-o", "subformat=streamOptimized", f("vmdk-parent.vmdk"), "1M");
+    await patchEmbeddedDescriptor(f("vmdk-parent.vmdk"), (d) => d.replace("createType=", `parentFileNameHint="${secret}"\ncreateType=`));
+    add("streamOptimized VMDK with a parentFileNameHint", f("vmdk-parent.vmdk"), 400, "UNSAFE_DISK_IMAGE");
+    await qemuImg("create", "-q", "-f", "vmdk", f("vmdk-embedded.vmdk"), "1M");
+    await patchEmbeddedDescriptor(f("vmdk-embedded.vmdk"), () => `version=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 2048 FLAT "${secret}" 0\n`, 0n);
+    add("sparse VMDK of capacity 0 whose embedded descriptor has a FLAT extent", f("vmdk-embedded.vmdk"), 400, "UNSAFE_DISK_IMAGE");
     // An external data file: made on a scratch file, then pointed at the host file.
     const scratch = f("data-file-scratch.raw");
     await qemuImg("create", "-q", "-f", "qcow2", "-o", `data_file=${scratch}`, f("data-file.qcow2"), "1M");

@@ -66,7 +66,7 @@ describe("instances on real QEMU", { timeout: 900_000 }, () => {
 
   it("finds its running VMs again after a daemon restart", async () => {
     const dataDir = d.dataDir;
-    await d.close();
+    await d.close({ keepVms: true });
     d = await startTestDaemon(dataDir);
     for (const inst of instances) {
       const now = await d.client.getInstance(inst.id);

@@ -1,6 +1,5 @@
-import { generateKeyPair } from "node:crypto";
 import { availableParallelism } from "node:os";
-import { promisify } from "node:util";
+import { generateRsaKey } from "../adapters/crypto/rsa-key.ts";
 import { concurrencyLimit } from "../core/concurrency-limit.ts";
 import sshpk from "sshpk";
 import { badRequest, conflict, notFound } from "../core/errors.ts";
@@ -8,8 +7,7 @@ import { newId, type KeyPairId } from "../core/ids.ts";
 import type { Catalog } from "../core/ports.ts";
 import type { KeyPair } from "../core/types.ts";
 
-const generate = promisify(generateKeyPair);
-/** RSA generation is CPU-bound: leave a core to the event loop and the VMs. */
+/** RSA generation is CPU-bound: at most one key per core but one, at the lowest priority. */
 const keyGeneration = concurrencyLimit(Math.max(1, availableParallelism() - 1));
 
 const namePattern = /^[A-Za-z0-9._-]{1,255}$/;
@@ -45,19 +43,13 @@ export class KeyPairs {
 
   /**
    * Generates an RSA key pair. The private key is returned once, to the
-   * caller, and is never stored or logged here. The key is generated off the
-   * main thread (libuv's pool), so the daemon keeps answering meanwhile; the
+   * caller, and is never stored or logged here. The key is generated in a
+   * niced openssl process, so the daemon keeps answering meanwhile; the
    * name is checked again, with the insert, once it is there.
    */
   async create(name: string): Promise<{ keyPair: KeyPair; privateKey: string }> {
     checkName(this.catalog, name);
-    const { privateKey } = await keyGeneration(() =>
-      generate("rsa", {
-        modulusLength: 2048,
-        privateKeyEncoding: { type: "pkcs1", format: "pem" },
-        publicKeyEncoding: { type: "spki", format: "pem" },
-      }),
-    );
+    const privateKey = await keyGeneration(generateRsaKey);
     const keyPair = record(name, sshpk.parsePrivateKey(privateKey, "pem").toPublic());
     this.catalog.transaction(() => {
       checkName(this.catalog, name);

@@ -19,7 +19,9 @@ function qcow2(version: number, incompatible: bigint): Buffer {
 describe("sniffHeader()", () => {
   it("tells the formats apart by their magic", () => {
     assert.equal(sniffHeader(qcow2(3, 0n), null).format, "qcow2");
-    assert.equal(sniffHeader(header("KDMV"), null).format, "vmdk");
+    const kdmv = header("KDMV");
+    kdmv.writeBigUInt64LE(2048n, 12);
+    assert.deepEqual(sniffHeader(kdmv, null), { format: "vmdk", zeroCapacity: false, parentHint: false });
     assert.equal(sniffHeader(header("# Disk DescriptorFile\nversion=1\n"), null).format, "vmdk-descriptor");
     assert.equal(sniffHeader(header("vhdxfile"), null).format, "vhdx");
     assert.equal(sniffHeader(header("conectix"), null).format, "vpc");
@@ -41,5 +43,13 @@ describe("sniffHeader()", () => {
     refused(qcow2(3, 4n));
     refused(header('# Disk DescriptorFile\ncreateType="monolithicFlat"\nRW 2048 FLAT "/etc/shadow" 0\n'));
     assert.doesNotThrow(() => refuseBeforeOpening(sniffHeader(qcow2(3, 1n), null)), "the dirty bit is harmless");
+    // Sparse VMDKs: capacity 0 (the embedded descriptor's extents count), or a parent hint in the descriptor.
+    refused(header("KDMV"));
+    const hinted = header("KDMV");
+    hinted.writeBigUInt64LE(2048n, 12);
+    hinted.writeBigUInt64LE(1n, 28);
+    hinted.writeBigUInt64LE(2n, 36);
+    hinted.write('# Disk DescriptorFile\nparentFileNameHint="/etc/shadow"\ncreateType="streamOptimized"\n', 512, "latin1");
+    refused(hinted);
   });
 });

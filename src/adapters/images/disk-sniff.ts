@@ -4,7 +4,8 @@ import { badRequest } from "../../core/errors.ts";
 /** What the first bytes (and a fixed VHD's footer) say a disk file is, before qemu-img sees it. */
 export type Sniffed =
   | { format: "qcow2"; version: number; externalDataFile: boolean; backingFileOffset: bigint }
-  | { format: "vmdk" | "vdi" | "vhdx" | "vpc" | "raw" }
+  | { format: "vmdk"; zeroCapacity: boolean; parentHint: boolean }
+  | { format: "vdi" | "vhdx" | "vpc" | "raw" }
   | { format: "vmdk-descriptor" }
   | { format: "unsupported"; name: string };
 
@@ -26,7 +27,15 @@ export function sniffHeader(head: Buffer, footer: Buffer | null): Sniffed {
     const incompatible = version >= 3 && head.length >= 80 ? head.readBigUInt64BE(72) : 0n;
     return { format: "qcow2", version, externalDataFile: (incompatible & 4n) !== 0n, backingFileOffset: head.readBigUInt64BE(8) };
   }
-  if (ascii(head, 0, 4) === "KDMV" || ascii(head, 0, 4) === "COWD") return { format: "vmdk" };
+  if (ascii(head, 0, 4) === "KDMV") {
+    // A capacity of 0 makes qemu-img take the embedded descriptor's extents instead of the file;
+    // a parentFileNameHint there names a parent disk. Both are refused before qemu-img opens it.
+    if (head.length < 44) return { format: "vmdk", zeroCapacity: true, parentHint: false };
+    const descAt = Number(head.readBigUInt64LE(28)) * 512;
+    const desc = descAt > 0 && descAt < head.length ? ascii(head, descAt, Math.min(head.length, descAt + Number(head.readBigUInt64LE(36)) * 512)) : "";
+    return { format: "vmdk", zeroCapacity: head.readBigUInt64LE(12) === 0n, parentHint: /^\s*parentFileNameHint\s*=/m.test(desc) };
+  }
+  if (ascii(head, 0, 4) === "COWD") return { format: "unsupported", name: "VMDK version 3 (COWD)" };
   if (/^\s*#\s*Disk DescriptorFile/i.test(ascii(head, 0, 64))) return { format: "vmdk-descriptor" };
   if (head.length >= 68 && head.readUInt32LE(64) === 0xbeda107f) return { format: "vdi" };
   if (ascii(head, 0, 8) === "vhdxfile") return { format: "vhdx" };
@@ -58,6 +67,12 @@ export async function sniffDisk(file: string): Promise<Sniffed> {
 export function refuseBeforeOpening(s: Sniffed): void {
   if (s.format === "vmdk-descriptor") {
     throw badRequest("UNSAFE_DISK_IMAGE", "The VMDK is a descriptor file that names other files as its extents: upload a single-file VMDK (monolithicSparse or streamOptimized)");
+  }
+  if (s.format === "vmdk" && s.zeroCapacity) {
+    throw badRequest("UNSAFE_DISK_IMAGE", "The VMDK has a capacity of 0, which makes its embedded descriptor name the extents: upload a single-file VMDK (monolithicSparse or streamOptimized)");
+  }
+  if (s.format === "vmdk" && s.parentHint) {
+    throw badRequest("UNSAFE_DISK_IMAGE", "The VMDK names a parent disk (parentFileNameHint): uploaded disks must be self-contained");
   }
   if (s.format === "qcow2" && s.externalDataFile) {
     throw badRequest("UNSAFE_DISK_IMAGE", "The qcow2 disk keeps its data in an external data file: uploaded disks must be self-contained");
