@@ -1,6 +1,7 @@
 import { copyFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { badRequest, conflict } from "../core/errors.ts";
+import { publicMessage } from "../core/public-message.ts";
 import type { SnapshotId } from "../core/ids.ts";
 import type { BlockDeviceMapping, Image, Operation, Snapshot, Tags, Volume } from "../core/types.ts";
 import { paths, type ServiceContext } from "./context.ts";
@@ -148,8 +149,8 @@ export class ImageCapture {
       this.ctx.catalog.images.update(done);
       this.ops.succeed(opId, `Image ${image.id} is available`);
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      this.ctx.log.error({ imageId: image.id, err: reason }, "image creation failed");
+      const reason = publicMessage(err);
+      this.ctx.log.error({ imageId: image.id, err: err instanceof Error ? err.message : String(err), detail: (err as { detail?: unknown }).detail }, "image creation failed");
       // Nothing half-made stays: the snapshots this capture made go (their chunks at the next gc).
       for (const s of made) {
         await this.ctx.manifests.delete(s.id);

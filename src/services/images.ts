@@ -4,6 +4,8 @@ import { inspectDisk, convertDisk } from "../adapters/images/qemu-img.ts";
 import { mapExtents } from "../adapters/images/disk-layers.ts";
 import { extractOva } from "../adapters/images/ova.ts";
 import { ensureFreeSpace } from "./free-space.ts";
+import { publicMessage } from "../core/public-message.ts";
+import { runDetached } from "./background.ts";
 import { conflict, gone, notFound } from "../core/errors.ts";
 import { newId, type ImageId } from "../core/ids.ts";
 import type { Image, Operation, OsState, OsType, Tags } from "../core/types.ts";
@@ -199,7 +201,7 @@ export class Images {
         this.ctx.catalog.images.insert(image);
         return this.ops.create("image-import", image.id, `Importing ${image.sourceFormat} disk as ${image.id}`);
       });
-      void this.runImport(image, { file: disk, format: info.format, cleanup: [req.file, disk] }, operation.id);
+      runDetached(this.ctx.log, `import of ${image.id}`, this.runImport(image, { file: disk, format: info.format, cleanup: [req.file, disk] }, operation.id));
       return { image, operation };
     } catch (err) {
       await rm(req.file, { force: true });
@@ -219,9 +221,8 @@ export class Images {
       this.setState(image.id, "available", null);
       this.ops.succeed(opId, `Image ${image.id} is available`);
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      this.ctx.log.error({ imageId: image.id, err: reason }, "image import failed");
-      this.setState(image.id, "failed", reason);
+      this.ctx.log.error({ imageId: image.id, err: err instanceof Error ? err.message : String(err), detail: (err as { detail?: unknown }).detail }, "image import failed");
+      this.setState(image.id, "failed", publicMessage(err));
       this.ops.fail(opId, err);
     } finally {
       for (const f of source.cleanup) await rm(f, { force: true });

@@ -52,6 +52,7 @@ const terminatedRetentionMs = 60 * 60 * 1000;
 
 export class Instances {
   private readonly readyWatchers = new Map<string, AbortController>();
+  private readonly settling = new Map<string, Promise<void>>();
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -229,9 +230,10 @@ export class Instances {
     if (!inst || !liveStates.includes(inst.state) || inst.phoneHome?.at) return;
     this.ctx.log.info({ instanceId: id, hostname: report.hostname }, "the guest phoned home");
     const now = this.save({ ...inst, phoneHome: { expected: inst.phoneHome?.expected ?? false, at: new Date().toISOString() } });
-    // Too late for the readiness watch (it timed out): settle here.
+    // Too late for the readiness watch (it ended: timed out, or ready by the agent alone): settle here,
+    // so that the check turns ok and the password is confirmed.
     const vm = this.vms.get(id);
-    if (vm && !this.readyWatchers.has(id) && now.statusCheck !== "ok") {
+    if (vm && !this.readyWatchers.has(id) && (now.statusCheck !== "ok" || !now.adminPassword.setAt)) {
       runDetached(this.ctx.log, `readiness of ${id}`, this.settle(id, vm, { via: "phone-home", agentUp: false, passwordLine: false }));
     }
   }
@@ -261,6 +263,10 @@ export class Instances {
         await this.ctx.guestEndpoints.open(inst.id, this.spec(inst).guestSocket, (r) => this.onGuestReport(inst.id, r));
         const undone = await vm.undoInterruptedFreeze().catch((err: unknown) => [`could not check: ${(err as Error).message}`]);
         if (undone.length > 0) this.ctx.log.warn({ instanceId: inst.id, undone }, "a snapshot was interrupted while the VM was paused or frozen");
+        if (inst.state === "pending" || inst.state === "rebooting") {
+          // The daemon died between starting (or resetting) the VM and recording it: it runs.
+          this.change(inst.id, "boot", { ...notReady, stateReason: null });
+        }
         this.supervise(inst.id, vm, inst.runtime?.consoleOffset ?? 0);
         if (inst.state === "stopping") runDetached(this.ctx.log, `shutdown of ${inst.id}`, vm.shutdown(this.ctx.settings.shutdownTimeoutMs));
       } else if (inst.state === "pending" && !inst.runtime?.pid && (inst.runtime || (await fileSize(this.configDrivePath(inst.id))) > 0)) {
@@ -268,7 +274,7 @@ export class Instances {
         this.bootInBackground(inst.id);
       } else if (inst.state === "pending" && !inst.runtime?.pid) {
         this.save({ ...inst, state: "shutting-down" });
-        await this.finishTermination(inst.id, "The daemon stopped before the instance's config drive was written");
+        await this.finishTermination(inst.id, "The daemon stopped while the instance was being launched, before its VM started");
       } else {
         this.save({ ...inst, state: "stopped", runtime: null, ...notReady, stateReason: "The VM process ended while the daemon was down" });
       }
@@ -312,12 +318,16 @@ export class Instances {
   }
 
   private async boot(id: string): Promise<void> {
-    const inst = this.get(id);
-    if (inst.state !== "pending") return;
+    if (this.get(id).state !== "pending") return;
     const offset = await fileSize(this.consoleLog(id));
     // Where this boot's console starts, recorded before QEMU runs (pid 0: not known yet),
     // so that a daemon dying before the pid is recorded finds the VM and its output again.
-    this.save({ ...inst, runtime: { pid: 0, qmpSocket: "", sshPort: 0, consoleOffset: offset } });
+    // Read again with the write: a stop or terminate during the await above wins.
+    const inst = this.ctx.catalog.transaction(() => {
+      const now = this.get(id);
+      return now.state === "pending" ? this.save({ ...now, runtime: { pid: 0, qmpSocket: "", sshPort: 0, consoleOffset: offset } }) : undefined;
+    });
+    if (!inst) return;
     const spec = this.spec(inst);
     // The endpoint listens before the guest can reach it.
     await this.ctx.guestEndpoints.open(id, spec.guestSocket, (r) => this.onGuestReport(id, r));
@@ -358,18 +368,20 @@ export class Instances {
     this.readyWatchers.get(id)?.abort();
     this.readyWatchers.set(id, watcher);
     const inst = this.get(id);
+    // A phone-home counts only if it comes in this boot: one from before a reboot or restart says nothing now.
+    const earlier = inst.phoneHome?.at ?? null;
     const result = await watchReadiness({
       vm,
       consoleLog: this.consoleLog(id),
       offset,
       timeoutMs: this.ctx.settings.bootTimeoutMs,
       signal: watcher.signal,
-      phonedHome: () => this.ctx.catalog.instances.get(id)?.phoneHome?.at != null,
+      phonedHome: () => (this.ctx.catalog.instances.get(id)?.phoneHome?.at ?? null) !== earlier,
       expectsPhoneHome: inst.phoneHome?.expected === true && !inst.phoneHome.at,
     });
     if (watcher.signal.aborted || this.vms.get(id) !== vm) return;
-    this.readyWatchers.delete(id);
     await this.settle(id, vm, result);
+    if (this.readyWatchers.get(id) === watcher) this.readyWatchers.delete(id);
   }
 
   /**
@@ -377,7 +389,18 @@ export class Instances {
    * guest has confirmed its admin password (or has none to set), never before.
    * Not ready by the deadline: impaired, with the reason; never silently pending.
    */
-  private async settle(id: string, vm: Vm, result: ReadinessResult): Promise<void> {
+  private settle(id: string, vm: Vm, result: ReadinessResult): Promise<void> {
+    // One at a time per instance: a phone-home during a settle must not open a second SSH forward.
+    const next = (this.settling.get(id) ?? Promise.resolve()).then(() => this.settleNow(id, vm, result));
+    const tail = next.catch(() => undefined);
+    this.settling.set(id, tail);
+    void tail.then(() => {
+      if (this.settling.get(id) === tail) this.settling.delete(id);
+    });
+    return next;
+  }
+
+  private async settleNow(id: string, vm: Vm, result: ReadinessResult): Promise<void> {
     const inst = this.get(id);
     if (inst.state !== "running") return;
     const timeout = `${this.ctx.settings.bootTimeoutMs / 1000} s`;
@@ -389,7 +412,8 @@ export class Instances {
     const statusReason = result.via ? null : `The guest agent answers, but the guest did not phone home within ${timeout} (cloud-init did not finish, or user-data replaced phone_home)`;
     const passwordPending = (inst.adminPassword.mode === "random" || inst.adminPassword.mode === "specify") && inst.seeded !== false;
     // The phone-home comes after cloud-init's chpasswd; the tiny guest also says so on its console.
-    const confirmed = passwordPending && !inst.adminPassword.setAt && (result.via === "phone-home" || result.passwordLine);
+    // Any phone-home of this instance confirms it: the guest phones home once, after chpasswd.
+    const confirmed = passwordPending && !inst.adminPassword.setAt && (result.via === "phone-home" || result.passwordLine || inst.phoneHome?.at != null);
     const setAt = inst.adminPassword.setAt ?? (confirmed ? new Date().toISOString() : null);
     const sshPort = !passwordPending || setAt ? await vm.openSsh() : 0;
     const now = this.get(id);

@@ -29,6 +29,10 @@ export function defaultPasswordMode(image: Image, keyPair: KeyPair | null): Admi
 export async function planPassword(options: { image: Image; mode: AdminPasswordMode; keyPair: KeyPair | null; specified: Buffer | null }): Promise<PasswordPlan> {
   const { image, mode, keyPair } = options;
   if (mode === "keep" || mode === "none") return { mode, configDrive: null, passwordData: null };
+  if (image.osState === "specialized") {
+    // Its seed re-specializes nothing (docs/guest-contract.md), so no password could be set or confirmed.
+    throw badRequest("PASSWORD_NEEDS_GENERALIZED_IMAGE", `Image ${image.id} is specialized and keeps its own passwords: launch it with the admin password mode keep or none`);
+  }
   if (mode === "specify") {
     const plain = options.specified;
     if (!plain || plain.length < 8) throw badRequest("INVALID_PASSWORD", "A specified admin password must have at least 8 characters");

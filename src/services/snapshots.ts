@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { convertDisk, createEmptyDisk } from "../adapters/images/qemu-img.ts";
 import { extractRaw, mapExtents } from "../adapters/images/disk-layers.ts";
 import { conflict, notFound } from "../core/errors.ts";
+import { publicMessage } from "../core/public-message.ts";
 import { newId, type SnapshotId, type VolumeId } from "../core/ids.ts";
 import { chunkSize, decodeManifest, encodeManifest, presentChunks, presentCount, type Manifest } from "../core/manifest.ts";
 import { ChunkCorruptError, ChunkMissingError } from "../core/ports.ts";
@@ -136,8 +137,7 @@ export class Snapshots {
       });
     } catch (err) {
       await this.ctx.manifests.delete(snap.id);
-      const reason = err instanceof Error ? err.message : String(err);
-      this.ctx.catalog.snapshots.update({ ...this.get(snap.id), state: "error", stateReason: reason });
+      this.ctx.catalog.snapshots.update({ ...this.get(snap.id), state: "error", stateReason: publicMessage(err) });
       throw err;
     } finally {
       await rm(tmp, { force: true });

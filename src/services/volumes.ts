@@ -2,6 +2,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { createOverlay, createEmptyDisk } from "../adapters/images/qemu-img.ts";
 import { badRequest, conflict, notFound } from "../core/errors.ts";
+import { publicMessage } from "../core/public-message.ts";
 import { newId, type InstanceId, type SnapshotId, type VolumeId } from "../core/ids.ts";
 import type { Operation, Snapshot, Tags, Volume } from "../core/types.ts";
 import { paths, type ServiceContext } from "./context.ts";
@@ -95,7 +96,7 @@ export class Volumes {
     try {
       return await this.makeFile(volume);
     } catch (err) {
-      this.ctx.catalog.volumes.update({ ...volume, state: "error", stateReason: (err as Error).message });
+      this.ctx.catalog.volumes.update({ ...volume, state: "error", stateReason: publicMessage(err) });
       throw err;
     }
   }
