@@ -128,8 +128,6 @@ export interface Instance {
   smbiosUuid: string;
   bootVolumeId: VolumeId;
   userData: string | null;
-  /** statusCheck is ok. */
-  ready: boolean;
   statusCheck: StatusCheck;
   statusReason: string | null;
   /** Whether this launch's seed asks the guest to phone home once (a fresh generalized launch), and when it did. */

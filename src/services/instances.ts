@@ -46,7 +46,7 @@ export interface InstanceFilter {
 
 const liveStates: readonly InstanceState[] = ["pending", "running", "rebooting", "stopping"];
 /** What a VM that is not (yet) up reports. */
-const notReady = { ready: false, statusCheck: "initializing", statusReason: null } as const;
+const notReady = { statusCheck: "initializing", statusReason: null } as const;
 /** Terminated instances stay visible this long, then are purged. */
 const terminatedRetentionMs = 60 * 60 * 1000;
 
@@ -134,16 +134,18 @@ export class Instances {
           smbiosUuid: newSmbiosUuid(),
           bootVolumeId: volume.id,
           userData: req.userData ?? null,
-          ready: false,
-          statusCheck: "initializing",
-          statusReason: null,
-          phoneHome: { expected: image.osState === "generalized", at: null },
-          seeded: image.osState === "generalized" || image.sourceInstanceId !== null,
+          ...notReady,
+          phoneHome: { expected: false, at: null },
+          seeded: false,
           adminPassword: { mode, passwordData: plans[n]?.passwordData ?? null, setAt: null },
           runtime: null,
           launchedAt: now,
           tags: req.tags ?? {},
         };
+        // Whether it boots with a seed, and whether that seed asks for a phone-home: seedFor says.
+        const seed = seedFor(inst, image, null, null);
+        inst.seeded = seed !== null;
+        inst.phoneHome.expected = seed?.phoneHomeUrl != null;
         for (const v of [volume, ...data]) this.ctx.catalog.volumes.insert(v);
         this.ctx.catalog.instances.insert(inst);
         launched.push(inst);
@@ -405,12 +407,13 @@ export class Instances {
     if (inst.state !== "running") return;
     const timeout = `${this.ctx.settings.bootTimeoutMs / 1000} s`;
     if (!result.via && !result.agentUp) {
-      this.save({ ...inst, ready: false, statusCheck: "impaired", statusReason: `The guest did not report ready within ${timeout}: no phone-home, no ready line on the console, no guest agent` });
+      this.save({ ...inst, statusCheck: "impaired", statusReason: `The guest did not report ready within ${timeout}: no phone-home, no ready line on the console, no guest agent` });
       this.ctx.log.warn({ instanceId: id }, "instance impaired");
       return;
     }
     const statusReason = result.via ? null : `The guest agent answers, but the guest did not phone home within ${timeout} (cloud-init did not finish, or user-data replaced phone_home)`;
-    const passwordPending = (inst.adminPassword.mode === "random" || inst.adminPassword.mode === "specify") && inst.seeded !== false;
+    // Only generalized launches take random or specified passwords (planPassword), and their seed carries it.
+    const passwordPending = inst.adminPassword.mode === "random" || inst.adminPassword.mode === "specify";
     // The phone-home comes after cloud-init's chpasswd; the tiny guest also says so on its console.
     // Any phone-home of this instance confirms it: the guest phones home once, after chpasswd.
     const confirmed = passwordPending && !inst.adminPassword.setAt && (result.via === "phone-home" || result.passwordLine || inst.phoneHome?.at != null);
@@ -418,7 +421,7 @@ export class Instances {
     const sshPort = !passwordPending || setAt ? await vm.openSsh() : 0;
     const now = this.get(id);
     if (now.state !== "running") return;
-    this.save({ ...now, ready: true, statusCheck: "ok", statusReason, adminPassword: { ...now.adminPassword, setAt }, runtime: { ...(now.runtime ?? vm.runtime), sshPort } });
+    this.save({ ...now, statusCheck: "ok", statusReason, adminPassword: { ...now.adminPassword, setAt }, runtime: { ...(now.runtime ?? vm.runtime), sshPort } });
     if (confirmed) await this.wipePasswordHash(now);
     this.ctx.log.info({ instanceId: id, via: result.via ?? "agent", sshPort }, "instance ready");
   }
@@ -458,9 +461,7 @@ export class Instances {
         await rm(v.path, { force: true });
         this.ctx.catalog.volumes.delete(v.id);
       } else if (v.state === "creating") {
-        // Its disk was never finished: nothing half-made stays.
-        await rm(v.path, { force: true });
-        this.ctx.catalog.volumes.update({ ...v, instanceId: null, state: "error", stateReason: "The volume's disk was not finished when its instance was terminated" });
+        await this.volumes.failUnfinished({ ...v, instanceId: null }, "The volume's disk was not finished when its instance was terminated");
       } else {
         this.ctx.catalog.volumes.update({ ...v, instanceId: null, state: "available" });
       }

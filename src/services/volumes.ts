@@ -108,9 +108,14 @@ export class Volumes {
    */
   async recover(): Promise<void> {
     for (const v of this.ctx.catalog.volumes.list().filter((x) => x.state === "creating" && x.instanceId === null)) {
-      await rm(v.path, { force: true });
-      this.ctx.catalog.volumes.update({ ...v, state: "error", stateReason: "The daemon stopped while the volume was being created" });
+      await this.failUnfinished(v, "The daemon stopped while the volume was being created");
     }
+  }
+
+  /** A volume whose disk was never finished: its partial file goes, and it is in error with the reason. */
+  async failUnfinished(v: Volume, reason: string): Promise<void> {
+    await rm(v.path, { force: true });
+    this.ctx.catalog.volumes.update({ ...v, state: "error", stateReason: reason });
   }
 
   async delete(id: string): Promise<void> {

@@ -3,7 +3,7 @@ import { badRequest } from "../../core/errors.ts";
 
 /** What the first bytes (and a fixed VHD's footer) say a disk file is, before qemu-img sees it. */
 export type Sniffed =
-  | { format: "qcow2"; version: number; externalDataFile: boolean; backingFileOffset: bigint }
+  | { format: "qcow2"; externalDataFile: boolean }
   | { format: "vmdk"; zeroCapacity: boolean; parentHint: boolean }
   | { format: "vdi" | "vhdx" | "vpc" | "raw" }
   | { format: "vmdk-descriptor" }
@@ -20,12 +20,12 @@ const ascii = (b: Buffer, start: number, end: number) => b.subarray(start, end).
 export function sniffHeader(head: Buffer, footer: Buffer | null): Sniffed {
   if (ascii(head, 0, 4) === "QFI\xfb") {
     // Too short for a header: qemu-img will say it is not a qcow2.
-    if (head.length < 72) return { format: "qcow2", version: 0, externalDataFile: false, backingFileOffset: 0n };
+    if (head.length < 72) return { format: "qcow2", externalDataFile: false };
     const version = head.readUInt32BE(4);
     if (version < 2) return { format: "unsupported", name: "qcow (version 1)" };
     // Version 3 headers: incompatible_features at 72, bit 2 is "external data file".
     const incompatible = version >= 3 && head.length >= 80 ? head.readBigUInt64BE(72) : 0n;
-    return { format: "qcow2", version, externalDataFile: (incompatible & 4n) !== 0n, backingFileOffset: head.readBigUInt64BE(8) };
+    return { format: "qcow2", externalDataFile: (incompatible & 4n) !== 0n };
   }
   if (ascii(head, 0, 4) === "KDMV") {
     // A capacity of 0 makes qemu-img take the embedded descriptor's extents instead of the file;

@@ -17,7 +17,9 @@ export function instanceWire(i: Instance): InstanceWire {
   const { runtime, userData: _userData, adminPassword, phoneHome: _phoneHome, seeded: _seeded, ...rest } = i;
   return {
     ...rest,
-    statusCheck: i.statusCheck ?? (i.ready ? "ok" : "initializing"),
+    // Derived, not stored: records from before the status check have none and read as initializing.
+    ready: i.statusCheck === "ok",
+    statusCheck: i.statusCheck ?? "initializing",
     statusReason: i.statusReason ?? null,
     adminPasswordMode: adminPassword.mode,
     passwordSetAt: adminPassword.setAt,
