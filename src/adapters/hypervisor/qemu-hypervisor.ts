@@ -68,7 +68,7 @@ class QemuVm implements Vm {
   }
 
   async freezeFilesystems(): Promise<(() => Promise<void>) | undefined> {
-    const qga = await QgaClient.connect(join(dirname(this.runtime.qmpSocket), "qga.sock"), 2000);
+    const qga = await this.connectAgent();
     if (!qga) return undefined;
     try {
       const frozen = await qga.execute("guest-fsfreeze-freeze", undefined, 30_000);
@@ -87,8 +87,13 @@ class QemuVm implements Vm {
     };
   }
 
+  /** The guest agent's channel, beside the QMP socket in the run dir; undefined when no agent answers. */
+  private connectAgent(): Promise<QgaClient | undefined> {
+    return QgaClient.connect(join(dirname(this.runtime.qmpSocket), "qga.sock"), 2000);
+  }
+
   async agentAnswers(): Promise<boolean> {
-    const qga = await QgaClient.connect(join(dirname(this.runtime.qmpSocket), "qga.sock"), 2000);
+    const qga = await this.connectAgent();
     if (!qga) return false;
     try {
       await qga.execute("guest-ping", undefined, 2000);
@@ -107,7 +112,7 @@ class QemuVm implements Vm {
       await this.qmp.execute("cont");
       undone.push("resumed the paused vCPUs");
     }
-    const qga = await QgaClient.connect(join(dirname(this.runtime.qmpSocket), "qga.sock"), 2000);
+    const qga = await this.connectAgent();
     if (qga) {
       try {
         if ((await qga.execute("guest-fsfreeze-status", undefined, 10_000)) === "frozen") {
