@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { idPrefixes, isId, newId, type IdKind } from "./ids.ts";
+import { idPrefixes, isAccessKeyId, isId, newAccessKeyId, newId, type IdKind } from "./ids.ts";
 
 describe("ids", () => {
   for (const kind of Object.keys(idPrefixes) as IdKind[]) {
@@ -20,5 +20,22 @@ describe("ids", () => {
   it("newId() does not repeat", () => {
     const ids = new Set(Array.from({ length: 1000 }, () => newId("instance")));
     assert.equal(ids.size, 1000);
+  });
+
+  it("newAccessKeyId() is AWS's form: AKIA and 16 base32 characters, and does not repeat", () => {
+    const ids = new Set(Array.from({ length: 1000 }, () => newAccessKeyId()));
+    assert.equal(ids.size, 1000);
+    for (const id of ids) {
+      assert.match(id, /^AKIA[A-Z2-7]{16}$/);
+      assert.ok(isAccessKeyId(id));
+    }
+    // Every base32 character turns up: the alphabet is used whole.
+    assert.equal(new Set([...ids].flatMap((id) => [...id.slice(4)])).size, 32);
+  });
+
+  it("isAccessKeyId() refuses other prefixes, lengths, lower case and non-base32 digits", () => {
+    for (const bad of ["ASIAABCDEFGHIJKLMNOP", "AKIAABCDEFGHIJKLMNO", "AKIAABCDEFGHIJKLMNOPQ", "akiaabcdefghijklmnop", "AKIAABCDEFGHIJKLMN01", "AKIAABCDEFGHIJKLMN8 "]) {
+      assert.equal(isAccessKeyId(bad), false, bad);
+    }
   });
 });

@@ -7,6 +7,7 @@ export type VolumeId = string & { readonly __brand: "VolumeId" };
 export type SnapshotId = string & { readonly __brand: "SnapshotId" };
 export type OperationId = string & { readonly __brand: "OperationId" };
 export type KeyPairId = string & { readonly __brand: "KeyPairId" };
+export type AccessKeyId = string & { readonly __brand: "AccessKeyId" };
 
 export const idPrefixes = {
   instance: "i",
@@ -29,3 +30,15 @@ export function isId(kind: IdKind, value: string): boolean {
 }
 
 export const idPattern = (kind: IdKind): string => `^${idPrefixes[kind]}-[0-9a-f]{17}$`;
+
+const base32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/** A new access key id in AWS's shape: AKIA and 16 characters of base32 (A-Z, 2-7), 20 in all. */
+export function newAccessKeyId(): AccessKeyId {
+  // 256 is a multiple of 32, so the low 5 bits of a random byte pick each character evenly.
+  return `AKIA${Array.from(randomBytes(16), (b) => base32[b & 31]).join("")}` as AccessKeyId;
+}
+
+export function isAccessKeyId(value: string): value is AccessKeyId {
+  return /^AKIA[A-Z2-7]{16}$/.test(value);
+}
