@@ -8,6 +8,7 @@ import { chooseAccelerator } from "./adapters/hypervisor/kvm-probe.ts";
 import { QemuHypervisor } from "./adapters/hypervisor/qemu-hypervisor.ts";
 import { LinuxGuestTools } from "./adapters/guest/linux-guest-tools.ts";
 import { FsChunkStore, FsManifestStore } from "./adapters/chunkstore/fs-chunk-store.ts";
+import { FileSecretBox } from "./adapters/crypto/secret-box.ts";
 import { makePrivate } from "./adapters/fs/private-dir.ts";
 import { ensureAdminToken } from "./api/auth.ts";
 import { HttpGuestEndpoints } from "./api/guest-endpoint.ts";
@@ -66,6 +67,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const tightened = await makePrivate(dataDir);
   if (tightened > 0) log.warn({ dataDir, entries: tightened }, "the data dir was readable by others: made it and its contents private");
   await mkdir(paths.uploads(dataDir), { recursive: true });
+  // Before the catalog: a key file that cannot be used stops the start with nothing open.
+  const secrets = await FileSecretBox.open(dataDir);
   const catalog = new SqliteCatalog(join(dataDir, "catalog.db"));
   await ensureAdminToken(catalog, dataDir);
   const accelerator = await chooseAccelerator(options.accelerator);
@@ -78,6 +81,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     guestTools: new LinuxGuestTools(accelerator),
     chunks: new FsChunkStore(paths.store(dataDir), options.compression ?? "none"),
     manifests: new FsManifestStore(paths.store(dataDir)),
+    secrets,
     settings: {
       dataDir,
       bootTimeoutMs: options.bootTimeoutMs ?? 300_000,

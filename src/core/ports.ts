@@ -35,6 +35,13 @@ export interface Catalog {
   close(): void;
 }
 
+/** Secrets the daemon must read back (SigV4 needs the secret itself), kept sealed at rest. */
+export interface SecretBox {
+  seal(plain: string): string;
+  /** The plaintext of what seal() returned; throws when it was altered or sealed with another key. */
+  open(sealed: string): string;
+}
+
 export interface VmSpec {
   instanceId: string;
   vcpus: number;

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { Catalog, ChunkStore, ConfigDrive, GuestEndpoints, GuestTools, Hypervisor, ManifestStore } from "../core/ports.ts";
+import type { Catalog, ChunkStore, ConfigDrive, GuestEndpoints, GuestTools, Hypervisor, ManifestStore, SecretBox } from "../core/ports.ts";
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -32,6 +32,7 @@ export interface ServiceContext {
   guestTools: GuestTools;
   chunks: ChunkStore;
   manifests: ManifestStore;
+  secrets: SecretBox;
   settings: Settings;
   log: Logger;
 }
