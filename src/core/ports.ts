@@ -1,5 +1,5 @@
 // Ports: what the services need from the outside world. Adapters implement them.
-import type { Image, Instance, KeyPair, Operation, Snapshot, Volume, VmRuntime } from "./types.ts";
+import type { AccessKey, Image, Instance, KeyPair, Operation, Snapshot, Volume, VmRuntime } from "./types.ts";
 
 export interface Repo<T extends { id: string }> {
   get(id: string): T | undefined;
@@ -26,6 +26,7 @@ export interface Catalog {
   volumes: Repo<Volume>;
   snapshots: Repo<Snapshot>;
   operations: Repo<Operation>;
+  accessKeys: Repo<AccessKey>;
   /** Runs fn in one transaction: all of its writes land, or none. */
   transaction<R>(fn: () => R): R;
   /** State changes after `afterSeq`, oldest first; every insert and state-changing update records one. */

@@ -1,4 +1,4 @@
-import type { ImageId, InstanceId, KeyPairId, OperationId, SnapshotId, VolumeId } from "./ids.ts";
+import type { AccessKeyId, ImageId, InstanceId, KeyPairId, OperationId, SnapshotId, VolumeId } from "./ids.ts";
 import type { InstanceState } from "./instance-state.ts";
 
 export type OsType = "linux" | "windows";
@@ -67,6 +67,19 @@ export interface KeyPair {
   publicKey: string;
   fingerprint: string;
   createdAt: string;
+}
+
+/**
+ * An access key for the EC2 endpoint (AWS Signature V4). SigV4 needs the
+ * secret itself, so it is kept sealed by the SecretBox port, never in plain;
+ * the sealed form never leaves the daemon.
+ */
+export interface AccessKey {
+  /** The access key id: AKIA and 16 base32 characters. */
+  id: AccessKeyId;
+  sealedSecret: string;
+  createdAt: string;
+  lastUsedAt: string | null;
 }
 
 export type VolumeState = "creating" | "available" | "in-use" | "error";

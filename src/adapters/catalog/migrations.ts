@@ -31,4 +31,8 @@ export const migrations: readonly { version: number; sql: string }[] = [
       CREATE INDEX events_resource ON events (resource_id, seq);
     `,
   },
+  {
+    version: 4,
+    sql: `CREATE TABLE access_keys (id TEXT PRIMARY KEY, data TEXT NOT NULL);`,
+  },
 ];

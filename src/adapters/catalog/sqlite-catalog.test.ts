@@ -3,7 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { OperationId } from "../../core/ids.ts";
+import type { AccessKeyId, OperationId } from "../../core/ids.ts";
 import type { Operation } from "../../core/types.ts";
 import { migrations } from "./migrations.ts";
 import { SqliteCatalog } from "./sqlite-catalog.ts";
@@ -51,6 +51,18 @@ describe("SqliteCatalog", () => {
   it("refuses an update of a row that does not exist", async () => {
     const c = new SqliteCatalog(join(await mkdtemp(join(tmpdir(), "imagesmith-catalog-")), "catalog.db"));
     assert.throws(() => c.operations.update(op("running")), /no row op-00000000000000001/);
+    c.close();
+  });
+
+  it("keeps access keys in their own table, and records no event for them (they have no state)", async () => {
+    const c = new SqliteCatalog(join(await mkdtemp(join(tmpdir(), "imagesmith-catalog-")), "catalog.db"));
+    const key = { id: "AKIAAAAAAAAAAAAAAAAA" as AccessKeyId, sealedSecret: "v1:a:b:c", createdAt: "2024-01-01T00:00:00.000Z", lastUsedAt: null };
+    c.accessKeys.insert(key);
+    c.accessKeys.update({ ...key, lastUsedAt: "2024-01-02T00:00:00.000Z" });
+    assert.deepEqual(c.accessKeys.list(), [{ ...key, lastUsedAt: "2024-01-02T00:00:00.000Z" }]);
+    assert.deepEqual(c.events({ afterSeq: 0, limit: 10 }), []);
+    c.accessKeys.delete(key.id);
+    assert.equal(c.accessKeys.get(key.id), undefined);
     c.close();
   });
 });

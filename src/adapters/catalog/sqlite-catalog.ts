@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import type { Catalog, Repo, StateEvent } from "../../core/ports.ts";
-import type { Image, Instance, KeyPair, Operation, Snapshot, Volume } from "../../core/types.ts";
+import type { AccessKey, Image, Instance, KeyPair, Operation, Snapshot, Volume } from "../../core/types.ts";
 import { migrations } from "./migrations.ts";
 
 type Db = Database.Database;
@@ -74,6 +74,7 @@ export class SqliteCatalog implements Catalog {
   readonly volumes: Repo<Volume>;
   readonly snapshots: Repo<Snapshot>;
   readonly operations: Repo<Operation>;
+  readonly accessKeys: Repo<AccessKey>;
   private readonly db: Db;
 
   constructor(file: string) {
@@ -88,6 +89,7 @@ export class SqliteCatalog implements Catalog {
     this.volumes = new SqliteRepo(this.db, "volumes");
     this.snapshots = new SqliteRepo(this.db, "snapshots");
     this.operations = new SqliteRepo(this.db, "operations");
+    this.accessKeys = new SqliteRepo(this.db, "access_keys");
   }
 
   get schemaVersion(): number {
