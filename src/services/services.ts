@@ -1,3 +1,4 @@
+import { AccessKeys } from "./access-keys.ts";
 import { runDetached } from "./background.ts";
 import type { ServiceContext } from "./context.ts";
 import { Events } from "./events.ts";
@@ -16,6 +17,7 @@ export class Services {
   readonly operations: Operations;
   readonly events: Events;
   readonly keyPairs: KeyPairs;
+  readonly accessKeys: AccessKeys;
   readonly snapshots: Snapshots;
   readonly volumes: Volumes;
   readonly images: Images;
@@ -29,6 +31,7 @@ export class Services {
     this.operations = new Operations(ctx.catalog, ctx.log);
     this.events = new Events(ctx.catalog);
     this.keyPairs = new KeyPairs(ctx.catalog);
+    this.accessKeys = new AccessKeys(ctx.catalog, ctx.secrets);
     this.snapshots = new Snapshots(ctx, this.operations);
     this.volumes = new Volumes(ctx, this.operations, this.snapshots, vms);
     this.images = new Images(ctx, this.operations, this.snapshots);
