@@ -41,6 +41,18 @@ export const KeyPairCreated = Type.Object({
 });
 export const KeyPairName = Type.Object({ name: Type.String({ minLength: 1, maxLength: 255 }) }, strict);
 
+export const AccessKey = Type.Object({
+  accessKeyId: Type.String({ description: "AKIA and 16 characters of A-Z and 2-7" }),
+  createdAt: Type.String(),
+  lastUsedAt: nullable(Type.String({ description: "when the key last signed a request; updated at most once a minute" })),
+});
+export const AccessKeyCreated = Type.Object({
+  accessKeyId: Type.String(),
+  secretAccessKey: Type.String({ description: "40 characters, returned once; stored only encrypted" }),
+  createdAt: Type.String(),
+});
+export const AccessKeysList = Type.Object({ accessKeys: Type.Array(AccessKey) });
+
 export const Image = Type.Object({
   id: Type.String(),
   name: Type.String(),
@@ -307,5 +319,7 @@ export function tagFilter(value: string | string[] | undefined): Record<string, 
 export type InstanceWire = Static<typeof Instance>;
 export type ImageWire = Static<typeof Image>;
 export type KeyPairWire = Static<typeof KeyPair>;
+export type AccessKeyWire = Static<typeof AccessKey>;
+export type AccessKeyCreatedWire = Static<typeof AccessKeyCreated>;
 export type OperationWire = Static<typeof Operation>;
 export type ErrorBodyWire = Static<typeof ErrorBody>;

@@ -6,6 +6,7 @@ import { AppError, errorBody } from "../core/errors.ts";
 import { authenticate } from "./auth.ts";
 import { armBodyDeadline, clearBodyDeadline, limits } from "./deadlines.ts";
 import { clientErrorHandler, errorHandler, notFoundHandler, toAppError } from "./errors.ts";
+import { accessKeyRoutes } from "./routes/access-keys.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { instanceRoutes } from "./routes/instances.ts";
 import { keyPairRoutes } from "./routes/key-pairs.ts";
@@ -106,6 +107,7 @@ export async function buildServer(options: {
 
   const api: Api = { app, services: options.services, dataDir: options.dataDir };
   keyPairRoutes(api);
+  accessKeyRoutes(api);
   imageRoutes(api);
   instanceRoutes(api);
   operationRoutes(api);
