@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { ApiError } from "../client/client.ts";
+import { accesskeyCommand } from "./commands/accesskey.ts";
 import { eventsCommand } from "./commands/events.ts";
 import { guestCommand } from "./commands/guest.ts";
 import { imageCommand } from "./commands/image.ts";
@@ -20,6 +21,7 @@ const program = new Command("imagesmith")
 
 program.addCommand(serveCommand());
 program.addCommand(keypairCommand());
+program.addCommand(accesskeyCommand());
 program.addCommand(imageCommand());
 program.addCommand(instanceCommand());
 program.addCommand(snapshotCommand());

@@ -6,6 +6,8 @@ import { pipeline } from "node:stream/promises";
 import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import type {
+  AccessKeyCreatedWire,
+  AccessKeyWire,
   ImageWire,
   ImagesImportQuery,
   ImagesListQuery,
@@ -27,6 +29,8 @@ import type {
 export type Image = ImageWire;
 export type Instance = InstanceWire;
 export type KeyPair = KeyPairWire;
+export type AccessKey = AccessKeyWire;
+export type AccessKeyCreated = AccessKeyCreatedWire;
 export type Operation = OperationWire;
 export type Snapshot = SnapshotWire;
 export type Volume = VolumeWire;
@@ -97,6 +101,19 @@ export class Client {
 
   deleteKeyPair(name: string): Promise<void> {
     return this.request("DELETE", `/v1/keypairs/${encodeURIComponent(name)}`);
+  }
+
+  /** A new access key for the EC2 endpoint; its secret is in this answer only. */
+  createAccessKey(): Promise<AccessKeyCreated> {
+    return this.request("POST", "/v1/access-keys");
+  }
+
+  async listAccessKeys(): Promise<AccessKey[]> {
+    return (await this.request<{ accessKeys: AccessKey[] }>("GET", "/v1/access-keys")).accessKeys;
+  }
+
+  deleteAccessKey(id: string): Promise<void> {
+    return this.request("DELETE", `/v1/access-keys/${encodeURIComponent(id)}`);
   }
 
   /** Uploads a disk file; the image is pending until the operation ends. */
