@@ -43,7 +43,7 @@ describe("access keys for the EC2 endpoint", { timeout: 120_000 }, () => {
     const r = await t.cli(["--output", "json", "accesskey", "create"]);
     assert.equal(r.code, 0, r.stderr);
     const created = JSON.parse(r.stdout) as { accessKeyId: string; secretAccessKey: string };
-    assert.deepEqual(Object.keys(created).sort(), ["accessKeyId", "secretAccessKey"]);
+    assert.deepEqual(Object.keys(created).sort(), ["accessKeyId", "createdAt", "secretAccessKey"]);
     assert.match(created.accessKeyId, /^AKIA[A-Z2-7]{16}$/);
     assert.equal(created.accessKeyId.length, 20);
     assert.equal(created.secretAccessKey.length, 40);
@@ -55,8 +55,8 @@ describe("access keys for the EC2 endpoint", { timeout: 120_000 }, () => {
     const table = await t.cli(["accesskey", "create"]);
     assert.equal(table.code, 0, table.stderr);
     const [header, row, ...rest] = table.stdout.trim().split("\n");
-    assert.match(header ?? "", /^ACCESSKEYID\s+SECRETACCESSKEY$/);
-    assert.match(row ?? "", /^AKIA[A-Z2-7]{16}\s+\S{40}$/);
+    assert.match(header ?? "", /^ACCESSKEYID\s+SECRETACCESSKEY\s+CREATEDAT$/);
+    assert.match(row ?? "", /^AKIA[A-Z2-7]{16}\s+\S{40}\s+\S+$/);
     assert.deepEqual(rest, []);
     assert.match(table.stderr, /cannot be shown again/);
     const http = await call("POST", "/v1/access-keys");

@@ -9,8 +9,7 @@ export function accesskeyCommand(): Command {
     .description("create an access key; its secret is printed this once and cannot be shown again")
     .action(async (_o: unknown, c: Command) => {
       const { client, output } = clientFor(c);
-      const { accessKeyId, secretAccessKey } = await client.createAccessKey();
-      print(output, { accessKeyId, secretAccessKey }, ["accessKeyId", "secretAccessKey"]);
+      print(output, await client.createAccessKey(), ["accessKeyId", "secretAccessKey", "createdAt"]);
       process.stderr.write("imagesmith: keep the secret access key now: it cannot be shown again\n");
     });
   cmd
