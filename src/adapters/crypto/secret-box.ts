@@ -13,8 +13,8 @@ export const secretKeyFile = "access-key-secret.key";
 
 /**
  * Reads the key, or on first start makes it: 32 random bytes, 0600, written
- * with O_EXCL and synced, so an existing key is never overwritten (that would
- * make every sealed secret unreadable) and a sealed secret never outlives it.
+ * with O_EXCL, so an existing key is never overwritten (that would make every
+ * sealed secret unreadable), and synced before any secret is sealed with it.
  */
 async function readOrCreateKey(file: string): Promise<Buffer> {
   const existing = await readFile(file).catch((err: NodeJS.ErrnoException) => {
