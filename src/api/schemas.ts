@@ -1,14 +1,23 @@
 // Wire types, named by resource and verb. Routes validate with these and the
 // OpenAPI document is generated from them; TypeScript types are inferred.
 import { Type, type Static, type TSchema } from "typebox";
-import { idPattern } from "../core/ids.ts";
+import { idPattern, idPrefixes } from "../core/ids.ts";
 import { instanceStates } from "../core/instance-state.ts";
+import { reservedTagPrefixes, tagLimits } from "../core/tag-rules.ts";
 import { maxPatternLength } from "../services/filters.ts";
 
 const strict = { additionalProperties: false } as const;
 const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
 
-export const Tags = Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 50 });
+const TagKey = Type.String({ minLength: 1, maxLength: tagLimits.keyLength });
+const TagValue = Type.String({ maxLength: tagLimits.valueLength });
+const tagsOptions = {
+  maxProperties: tagLimits.perResource,
+  // A Record's key schema bounds nothing in JSON Schema: propertyNames does.
+  propertyNames: { minLength: 1, maxLength: tagLimits.keyLength },
+  description: `keys of 1 to ${tagLimits.keyLength} characters, not starting with ${reservedTagPrefixes.join(" or ")} (400 RESERVED_TAG_KEY)`,
+};
+export const Tags = Type.Record(Type.String(), TagValue, tagsOptions);
 /** Ids in paths and filters: bounded, whatever their kind. */
 const AnyId = Type.String({ minLength: 1, maxLength: 64 });
 const Name = Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9][A-Za-z0-9 ._()/@-]*$" });
@@ -276,6 +285,29 @@ export const EventsQuery = Type.Object(
 );
 export const EventsList = Type.Object({ events: Type.Array(StateEvent), next: Type.Integer({ description: "pass as after= to get what follows" }) });
 
+const TaggedId = Type.String({ pattern: `^(${[idPrefixes.image, idPrefixes.instance, idPrefixes.volume, idPrefixes.snapshot].join("|")})-[0-9a-f]{17}$` });
+const TaggedIds = Type.Array(TaggedId, { minItems: 1, maxItems: 1000 });
+export const TagsPost = Type.Object({ resourceIds: TaggedIds, tags: Type.Record(Type.String(), TagValue, { ...tagsOptions, minProperties: 1 }) }, strict);
+export const TagsDeletePost = Type.Object(
+  {
+    resourceIds: TaggedIds,
+    tags: Type.Optional(
+      Type.Array(Type.Object({ key: TagKey, value: Type.Optional(TagValue) }, strict), {
+        maxItems: 1000,
+        description: "with a value, a tag goes only if it has that value; without one, whatever its value; no tags at all: every tag the user set",
+      }),
+    ),
+  },
+  strict,
+);
+export const TagDescription = Type.Object({
+  resourceId: Type.String(),
+  resourceType: Type.Enum(["image", "instance", "volume", "snapshot"]),
+  key: Type.String(),
+  value: Type.String(),
+});
+export const TagsList = Type.Object({ tags: Type.Array(TagDescription) });
+
 export const IdParams = Type.Object({ id: AnyId }, strict);
 
 export type KeyPairsPost = Static<typeof KeyPairsPost>;
@@ -293,6 +325,9 @@ export type ImageExportPost = Static<typeof ImageExportPost>;
 export type ImagesPost = Static<typeof ImagesPost>;
 export type ImagesRegisterPost = Static<typeof ImagesRegisterPost>;
 export type DeregisterWire = Static<typeof ImageDeregistered>;
+export type TagsPost = Static<typeof TagsPost>;
+export type TagsDeletePost = Static<typeof TagsDeletePost>;
+export type TagDescriptionWire = Static<typeof TagDescription>;
 
 /** Repeated key=value query values as tags. */
 export function tagFilter(value: string | string[] | undefined): Record<string, string> | undefined {

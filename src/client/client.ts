@@ -22,6 +22,8 @@ import type {
   ImagesRegisterPost,
   DeregisterWire,
   StateEventWire,
+  TagDescriptionWire,
+  TagsDeletePost,
 } from "../api/schemas.ts";
 
 export type Image = ImageWire;
@@ -30,6 +32,7 @@ export type KeyPair = KeyPairWire;
 export type Operation = OperationWire;
 export type Snapshot = SnapshotWire;
 export type Volume = VolumeWire;
+export type TagDescription = TagDescriptionWire;
 /** What `instance wait` waits for: a state, or the guest being ready (EC2's instance-status-ok). */
 export type InstanceWaitState = Instance["state"] | "ready" | "status-ok";
 
@@ -213,6 +216,20 @@ export class Client {
 
   detachVolume(id: string): Promise<Volume> {
     return this.request("POST", `/v1/volumes/${encodeURIComponent(id)}/detach`);
+  }
+
+  /** Sets tags on images, instances, volumes and snapshots: on all of them, or none. */
+  createTags(resourceIds: string[], tags: Record<string, string>): Promise<void> {
+    return this.request("POST", "/v1/tags", { json: { resourceIds, tags } });
+  }
+
+  /** Removes tags (a tag with a value only if it has that value); without tags, every tag the user set. */
+  deleteTags(resourceIds: string[], tags?: TagsDeletePost["tags"]): Promise<void> {
+    return this.request("POST", "/v1/tags/delete", { json: { resourceIds, tags } });
+  }
+
+  async listTags(): Promise<TagDescription[]> {
+    return (await this.request<{ tags: TagDescription[] }>("GET", "/v1/tags")).tags;
   }
 
   storageOperation(kind: "gc" | "scrub"): Promise<Operation> {

@@ -29,3 +29,8 @@ export function isId(kind: IdKind, value: string): boolean {
 }
 
 export const idPattern = (kind: IdKind): string => `^${idPrefixes[kind]}-[0-9a-f]{17}$`;
+
+/** The kind of a well-formed id, or undefined when it is not one. */
+export function idKind(value: string): IdKind | undefined {
+  return (Object.keys(idPrefixes) as IdKind[]).find((kind) => isId(kind, value));
+}

@@ -2,6 +2,7 @@ import { copyFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { badRequest, conflict } from "../core/errors.ts";
 import { publicMessage } from "../core/public-message.ts";
+import { checkTags } from "../core/tag-rules.ts";
 import type { SnapshotId } from "../core/ids.ts";
 import type { BlockDeviceMapping, Image, Operation, Snapshot, Tags, Volume } from "../core/types.ts";
 import { paths, type ServiceContext } from "./context.ts";
@@ -55,6 +56,7 @@ export class ImageCapture {
     const volumes = attached
       .filter((v) => !(req.excludeVolumeIds ?? []).includes(v.id))
       .sort((a, b) => (a.kind === b.kind ? a.createdAt.localeCompare(b.createdAt) : a.kind === "boot" ? -1 : 1));
+    checkTags(req.snapshotTags ?? {}); // now, not when the snapshots are made
     const source = this.images.get(inst.imageId);
     const generalized = req.generalize === true || inst.state === "generalized";
     const image = imageRecord({

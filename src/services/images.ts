@@ -8,6 +8,7 @@ import { publicMessage } from "../core/public-message.ts";
 import { runDetached } from "./background.ts";
 import { conflict, gone, notFound } from "../core/errors.ts";
 import { newId, type ImageId } from "../core/ids.ts";
+import { checkTags } from "../core/tag-rules.ts";
 import type { Image, Operation, OsState, OsType, Tags } from "../core/types.ts";
 import { matchesTags, matchesWildcard } from "./filters.ts";
 import { paths, type ServiceContext } from "./context.ts";
@@ -50,8 +51,9 @@ export interface DeregisterResult {
   keptSnapshots: { id: string; reason: string }[];
 }
 
-/** A new image record: what every image starts with, and the fields that differ. */
+/** A new image record: what every image starts with, and the fields that differ; its tags must be ones a user may set. */
 export function imageRecord(fields: Pick<Image, "name" | "osType" | "osState" | "state" | "virtualSize" | "blockDeviceMappings"> & Partial<Image>): Image {
+  checkTags(fields.tags ?? {});
   return {
     id: newId<ImageId>("image"),
     description: "",
@@ -173,6 +175,7 @@ export class Images {
     const { maxVolumeSize, dataDir } = this.ctx.settings;
     try {
       this.checkNameFree(req.name); // early: before the disk is read at all
+      checkTags(req.tags ?? {});
       disk = (await extractOva(req.file, { maxBytes: maxUploadBytes(maxVolumeSize) })) ?? req.file;
       const info = await inspectDisk(disk, { maxVirtualSize: maxVolumeSize });
       // What expanding it will write (a compressed qcow2 may hold far more than its size).

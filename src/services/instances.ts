@@ -4,6 +4,7 @@ import { badRequest, conflict, notFound } from "../core/errors.ts";
 import { newId, type InstanceId } from "../core/ids.ts";
 import { publicMessage } from "../core/public-message.ts";
 import { transitionInstance, type InstanceAction, type InstanceState } from "../core/instance-state.ts";
+import { checkTags } from "../core/tag-rules.ts";
 import { defaultInstanceType, findInstanceType } from "../core/instance-types.ts";
 import type { GuestReport, Vm, VmSpec } from "../core/ports.ts";
 import type { AdminPasswordMode, Instance, Tags, Volume } from "../core/types.ts";
@@ -87,6 +88,7 @@ export class Instances {
 
   /** Registers count instances as pending and launches them in the background. */
   async run(req: RunInstancesRequest): Promise<Instance[]> {
+    checkTags(req.tags ?? {});
     const image = this.images.launchable(req.imageId);
     const type = findInstanceType(req.instanceType ?? defaultInstanceType);
     const key = req.keyName ? this.keyPairs.get(req.keyName) : null;
