@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteCatalog } from "../src/adapters/catalog/sqlite-catalog.ts";
 import { MemoryChunkStore } from "../src/adapters/chunkstore/memory-chunk-store.ts";
-import type { ImageId, InstanceId, SnapshotId, VolumeId } from "../src/core/ids.ts";
+import type { ImageId, InstanceId, ReservationId, SnapshotId, VolumeId } from "../src/core/ids.ts";
 import type { Hypervisor, ManifestStore } from "../src/core/ports.ts";
 import type { Image, Instance, Snapshot, Volume } from "../src/core/types.ts";
 import { Services } from "../src/services/services.ts";
@@ -104,6 +104,8 @@ export const records = {
   }),
   instance: (id: string, fields: Partial<Instance> = {}): Instance => ({
     id: id as InstanceId,
+    reservationId: `r-${id.slice(2)}` as ReservationId,
+    clientToken: null,
     imageId: "ami-00000000000000000" as ImageId,
     instanceType: "is.nano",
     vcpus: 1,

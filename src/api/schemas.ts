@@ -5,6 +5,7 @@ import { idPattern, idPrefixes } from "../core/ids.ts";
 import { instanceStates } from "../core/instance-state.ts";
 import { reservedTagPrefixes, tagLimits } from "../core/tag-rules.ts";
 import { maxPatternLength } from "../services/filters.ts";
+import { clientTokenFormat } from "../services/launch-rules.ts";
 
 const strict = { additionalProperties: false } as const;
 const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
@@ -149,6 +150,8 @@ export const ImageDeregistered = Type.Object({
 
 export const Instance = Type.Object({
   id: Type.String(),
+  reservationId: Type.String({ description: "the launch (run) it came from; the instances of one launch share it" }),
+  clientToken: nullable(Type.String({ description: "the idempotency token of that launch, if any" })),
   imageId: Type.String(),
   instanceType: Type.String(),
   vcpus: Type.Integer(),
@@ -188,6 +191,12 @@ export const InstancesPost = Type.Object(
       ),
     ),
     allowDuplicateIdentity: Type.Optional(Type.Boolean({ description: "launch a specialized image more than once at a time" })),
+    clientToken: Type.Optional(
+      Type.String({
+        ...clientTokenFormat,
+        description: "idempotency (EC2 ClientToken): a launch repeated with it launches nothing and answers the first launch's instances; 409 IDEMPOTENT_PARAMETER_MISMATCH if it asks for another image, count, instance type or key pair",
+      }),
+    ),
     dataVolumes: Type.Optional(
       Type.Array(
         Type.Object(

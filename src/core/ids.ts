@@ -7,6 +7,8 @@ export type VolumeId = string & { readonly __brand: "VolumeId" };
 export type SnapshotId = string & { readonly __brand: "SnapshotId" };
 export type OperationId = string & { readonly __brand: "OperationId" };
 export type KeyPairId = string & { readonly __brand: "KeyPairId" };
+/** One RunInstances call: the instances it launched share it. */
+export type ReservationId = string & { readonly __brand: "ReservationId" };
 
 export const idPrefixes = {
   instance: "i",
@@ -15,6 +17,7 @@ export const idPrefixes = {
   snapshot: "snap",
   operation: "op",
   keyPair: "key",
+  reservation: "r",
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { badRequest, conflict, notFound } from "../core/errors.ts";
-import { newId, type InstanceId } from "../core/ids.ts";
+import { newId, type InstanceId, type ReservationId } from "../core/ids.ts";
 import { publicMessage } from "../core/public-message.ts";
 import { transitionInstance, type InstanceAction, type InstanceState } from "../core/instance-state.ts";
 import { checkTags } from "../core/tag-rules.ts";
@@ -10,7 +10,7 @@ import type { GuestReport, Vm, VmSpec } from "../core/ports.ts";
 import type { AdminPasswordMode, Instance, Tags, Volume } from "../core/types.ts";
 import { runDetached } from "./background.ts";
 import { matchesTags } from "./filters.ts";
-import { checkCapacity, checkIdentity, seedFor } from "./launch-rules.ts";
+import { checkCapacity, checkClientToken, checkIdentity, repeatedLaunch, seedFor, type LaunchParameters } from "./launch-rules.ts";
 import { watchReadiness, type ReadinessResult } from "./readiness-watch.ts";
 import { defaultPasswordMode, planPassword, type PasswordPlan } from "./passwords.ts";
 import type { VmRegistry } from "./vm-registry.ts";
@@ -36,6 +36,11 @@ export interface RunInstancesRequest {
   adminPasswordPlain?: Buffer;
   /** Launch a specialized image more than once at a time, knowing the copies share an identity. */
   allowDuplicateIdentity?: boolean;
+  /**
+   * EC2's ClientToken (1 to 64 printable ASCII): a launch repeated with it
+   * launches nothing and returns the instances of the first.
+   */
+  clientToken?: string;
 }
 
 export interface InstanceFilter {
@@ -86,11 +91,26 @@ export class Instances {
     return size > 65536 ? text.slice(-65536) : text;
   }
 
-  /** Registers count instances as pending and launches them in the background. */
+  /**
+   * Registers count instances as pending, in one reservation, and launches
+   * them in the background. With a client token used before, launches
+   * nothing: the instances of that launch when it asked for the same, else 409.
+   */
   async run(req: RunInstancesRequest): Promise<Instance[]> {
+    const token = req.clientToken ?? null;
+    if (token !== null) checkClientToken(token);
+    const type = findInstanceType(req.instanceType ?? defaultInstanceType);
+    const asked: LaunchParameters = { imageId: req.imageId, count: req.count, instanceType: type.name, keyName: req.keyName ?? null };
+    const repeated = (): Instance[] | undefined => {
+      if (token === null) return undefined;
+      const earlier = this.ctx.catalog.instances.list().filter((i) => i.clientToken === token);
+      return earlier.length > 0 ? repeatedLaunch(earlier, token, asked) : undefined;
+    };
+    // Before the image, key pair and capacity are checked: they were, for the first launch, and may have changed since.
+    const early = repeated();
+    if (early) return early;
     checkTags(req.tags ?? {});
     const image = this.images.launchable(req.imageId);
-    const type = findInstanceType(req.instanceType ?? defaultInstanceType);
     const key = req.keyName ? this.keyPairs.get(req.keyName) : null;
     const root = image.blockDeviceMappings[0];
     if (!root) throw badRequest("IMAGE_HAS_NO_DISK", `Image ${image.id} has no root disk`);
@@ -112,10 +132,14 @@ export class Instances {
       else plans.push(await planPassword({ image, mode, keyPair: key, specified: req.adminPasswordPlain ?? null }));
     }
     const now = new Date().toISOString();
+    const reservationId = newId<ReservationId>("reservation");
     const launched: Instance[] = [];
-    this.ctx.catalog.transaction(() => {
+    const replay = this.ctx.catalog.transaction(() => {
       // Again with the inserts, in one transaction: launches racing past the
-      // awaits above cannot both take the last capacity or one identity.
+      // awaits above cannot both take the last capacity or one identity, nor
+      // both launch for one client token.
+      const again = repeated();
+      if (again) return again;
       admit();
       for (let n = 0; n < req.count; n++) {
         const id = newId<InstanceId>("instance");
@@ -123,6 +147,8 @@ export class Instances {
         const data = (req.dataVolumes ?? []).map((d) => this.volumes.draft({ ...d, kind: "data", instanceId: id, deleteOnTermination: d.deleteOnTermination ?? true }));
         const inst: Instance = {
           id,
+          reservationId,
+          clientToken: token,
           imageId: image.id,
           instanceType: type.name,
           vcpus: type.vcpus,
@@ -152,7 +178,9 @@ export class Instances {
         this.ctx.catalog.instances.insert(inst);
         launched.push(inst);
       }
+      return undefined;
     });
+    if (replay) return replay;
     launched.forEach((inst, n) => runDetached(this.ctx.log, `launch of ${inst.id}`, this.launch(inst.id, key?.publicKey ?? null, plans[n]?.configDrive ?? null)));
     return launched;
   }
