@@ -102,6 +102,15 @@ export const ImagesRegisterPost = Type.Object(
   },
   strict,
 );
+export const ImageCopyPost = Type.Object(
+  {
+    name: Name,
+    description: Type.Optional(Type.String({ maxLength: 255, description: "default: the source's" })),
+    tags: Type.Optional(Tags),
+    copyTags: Type.Optional(Type.Boolean({ description: "take the source's tags too; tags given here win" })),
+  },
+  strict,
+);
 export const ImageDeregisterPost = Type.Object({ deleteSnapshots: Type.Optional(Type.Boolean()) }, strict);
 export const ImageExportPost = Type.Object({ format: Type.Enum(["raw", "qcow2", "vhd", "vmdk", "vdi"]) }, strict);
 export const ImagesImportQuery = Type.Object(
@@ -333,6 +342,7 @@ export type VolumesPost = Static<typeof VolumesPost>;
 export type ImageExportPost = Static<typeof ImageExportPost>;
 export type ImagesPost = Static<typeof ImagesPost>;
 export type ImagesRegisterPost = Static<typeof ImagesRegisterPost>;
+export type ImageCopyPost = Static<typeof ImageCopyPost>;
 export type DeregisterWire = Static<typeof ImageDeregistered>;
 export type TagsPost = Static<typeof TagsPost>;
 export type TagsDeletePost = Static<typeof TagsDeletePost>;

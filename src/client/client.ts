@@ -20,6 +20,7 @@ import type {
   ImageExportPost,
   ImagesPost,
   ImagesRegisterPost,
+  ImageCopyPost,
   DeregisterWire,
   StateEventWire,
   TagDescriptionWire,
@@ -146,6 +147,11 @@ export class Client {
 
   registerImage(req: ImagesRegisterPost): Promise<Image> {
     return this.request("POST", "/v1/images/register", { json: req });
+  }
+
+  /** A copy of an available image under a new name, available at once (EC2 CopyImage). */
+  copyImage(id: string, req: ImageCopyPost): Promise<Image> {
+    return this.request("POST", `/v1/images/${encodeURIComponent(id)}/copy`, { json: req });
   }
 
   deregisterImage(id: string, deleteSnapshots: boolean): Promise<DeregisterWire> {
