@@ -92,11 +92,13 @@ export class ImageCapture {
     try {
       // 1. Consistent copies of the volumes' own layers (they cost what they hold).
       const inst = this.instances.get(instanceId);
+      // With a reboot, as EC2: the instance goes rebooting (never stopping) while it shuts down, stopped for the copy, then starts again.
+      const restartReason = `Restarting for CreateImage of ${image.id}`;
       if (inst.state === "running" && !req.noReboot) {
-        this.ops.progress(opId, 1, `Stopping ${instanceId} for a clean copy`);
-        this.instances.stop(instanceId);
-        await this.instances.waitFor(instanceId, "stopped", this.ctx.settings.shutdownTimeoutMs + 30_000);
+        this.ops.progress(opId, 1, `Shutting ${instanceId} down cleanly for the copy`);
         restart = true;
+        const off = await this.instances.powerOffForCapture(instanceId, restartReason);
+        restart = off.stateReason === restartReason; // stopped by the user meanwhile: it stays stopped
       }
       // The copies hold what the volumes' qcow2 files hold (their own layers).
       let copyBytes = 0;
@@ -110,7 +112,7 @@ export class ImageCapture {
         }
       });
       if (restart) {
-        this.instances.start(instanceId);
+        this.instances.start(instanceId, restartReason);
         restart = false;
       }
       // 2. Generalize the copy offline; the source instance is never touched.
@@ -164,7 +166,7 @@ export class ImageCapture {
       for (const c of copies) await rm(c.file, { force: true });
       if (restart) {
         try {
-          this.instances.start(instanceId);
+          this.instances.start(instanceId, `Restarting after a failed CreateImage of ${image.id}`);
         } catch {
           // it was started or terminated meanwhile
         }

@@ -193,12 +193,13 @@ export class Instances {
     return inst;
   }
 
-  start(id: string): Instance {
+  /** Starts a stopped instance; `reason` says why while it is pending (the boot clears it). */
+  start(id: string, reason: string | null = null): Instance {
     const inst = this.ctx.catalog.transaction(() => {
       const before = this.get(id);
       // A deallocated instance takes its reservation back: checked and taken in one transaction.
       if (before.state === "deallocated") checkCapacity(this.ctx.catalog.instances.list(), this.ctx.settings.capacity, before.vcpus, before.memoryMiB);
-      return this.change(id, "start", { stateReason: null });
+      return this.change(id, "start", { stateReason: reason });
     });
     this.bootInBackground(id);
     return inst;
@@ -206,7 +207,8 @@ export class Instances {
 
   async reboot(id: string): Promise<Instance> {
     const vm = this.vms.get(id);
-    const inst = this.change(id, "reboot", notReady);
+    // No reason: a VM that ends during a reset did so by itself (onVmExit).
+    const inst = this.change(id, "reboot", { ...notReady, stateReason: null });
     if (!vm) return inst;
     this.readyWatchers.get(id)?.abort();
     const offset = await fileSize(this.consoleLog(id));
@@ -216,12 +218,30 @@ export class Instances {
     return running;
   }
 
-  /** Resolves once the instance is in `state`; rejects on timeout. */
+  /**
+   * CreateImage's clean power-off, the way EC2 reboots an instance for it:
+   * running → rebooting while the guest shuts down (ACPI, then a hard stop
+   * after the timeout), → stopped once its VM has ended, with `reason` on
+   * both. Never stopping, which EC2's waiters take for a stop. Resolves once
+   * the instance is stopped; start() brings it back.
+   */
+  async powerOffForCapture(id: string, reason: string): Promise<Instance> {
+    this.change(id, "reboot", { ...notReady, stateReason: reason });
+    this.readyWatchers.get(id)?.abort();
+    const vm = this.vms.get(id);
+    if (!vm) return this.change(id, "stopped", { runtime: null, ...notReady });
+    await vm.shutdown(this.ctx.settings.shutdownTimeoutMs);
+    // onVmExit records the stop, with the reason kept.
+    return this.waitFor(id, "stopped", 30_000);
+  }
+
+  /** Resolves once the instance is in `state`; rejects on timeout, or at once when it is terminated. */
   async waitFor(id: string, state: InstanceState, timeoutMs: number): Promise<Instance> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const inst = this.get(id);
       if (inst.state === state) return inst;
+      if (state !== "terminated" && (inst.state === "terminated" || inst.state === "shutting-down")) throw conflict("INVALID_INSTANCE_STATE", `Instance ${id} will not become ${state}: it is ${inst.state}`);
       if (Date.now() > deadline) throw new Error(`Instance ${id} did not become ${state} within ${timeoutMs / 1000} s (it is ${inst.state})`);
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -470,7 +490,9 @@ export class Instances {
     this.readyWatchers.delete(id);
     const inst = this.ctx.catalog.instances.get(id);
     if (!inst || !liveStates.includes(inst.state)) return;
-    const stateReason = inst.state === "stopping" ? inst.stateReason : "The guest shut down or its VM process ended";
+    // A stop, or a capture's power-off (rebooting with its reason), asked for the end: its reason stays.
+    const asked = inst.state === "stopping" || (inst.state === "rebooting" && inst.stateReason !== null);
+    const stateReason = asked ? inst.stateReason : "The guest shut down or its VM process ended";
     this.change(id, "stopped", { runtime: null, ...notReady, stateReason });
     runDetached(this.ctx.log, `closing the endpoint of ${id}`, this.ctx.guestEndpoints.close(id));
   }
