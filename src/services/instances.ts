@@ -507,7 +507,6 @@ export class Instances {
       const orphan = await this.ctx.hypervisor.reattach(this.spec(inst), inst.runtime);
       await orphan?.kill();
     }
-    const inst = this.get(id);
     for (const v of this.ctx.catalog.volumes.list().filter((x) => x.instanceId === id)) {
       if (v.deleteOnTermination) {
         await rm(v.path, { force: true });
@@ -521,6 +520,8 @@ export class Instances {
     const dir = this.instanceDir(id);
     for (const f of ["cidata.iso", "qmp.sock", "qga.sock", "guest.sock", "qemu.pid"]) await rm(join(dir, f), { force: true });
     await this.ctx.guestEndpoints.close(id);
+    // Read after the awaits: what changed meanwhile (its tags) stays.
+    const inst = this.get(id);
     this.save({ ...inst, state: "terminated", runtime: null, ...notReady, stateReason: reason ?? inst.stateReason });
   }
 
