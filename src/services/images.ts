@@ -317,10 +317,11 @@ export class Images {
     return { path, size };
   }
 
-  /** After a restart: imports that were under way cannot resume from a temp upload. */
+  /** After a restart: imports and captures that were under way cannot resume from their temp copies. */
   async recover(): Promise<void> {
     for (const image of this.ctx.catalog.images.list().filter((i) => i.state === "pending")) {
-      this.setState(image.id, "failed", "The daemon stopped while the image was being imported");
+      const what = image.sourceInstanceId ? `created from instance ${image.sourceInstanceId}` : "imported";
+      this.setState(image.id, "failed", `The daemon stopped while the image was being ${what}`);
     }
     await rm(paths.uploads(this.ctx.settings.dataDir), { recursive: true, force: true });
     await mkdir(paths.uploads(this.ctx.settings.dataDir), { recursive: true });
