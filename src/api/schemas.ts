@@ -1,14 +1,24 @@
 // Wire types, named by resource and verb. Routes validate with these and the
 // OpenAPI document is generated from them; TypeScript types are inferred.
 import { Type, type Static, type TSchema } from "typebox";
-import { idPattern } from "../core/ids.ts";
+import { idPattern, idPrefixes } from "../core/ids.ts";
 import { instanceStates } from "../core/instance-state.ts";
+import { reservedTagPrefixes, tagLimits } from "../core/tag-rules.ts";
 import { maxPatternLength } from "../services/filters.ts";
+import { clientTokenFormat } from "../services/launch-rules.ts";
 
 const strict = { additionalProperties: false } as const;
 const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
 
-export const Tags = Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 50 });
+const TagKey = Type.String({ minLength: 1, maxLength: tagLimits.keyLength });
+const TagValue = Type.String({ maxLength: tagLimits.valueLength });
+const tagsOptions = {
+  maxProperties: tagLimits.perResource,
+  // A Record's key schema bounds nothing in JSON Schema: propertyNames does.
+  propertyNames: { minLength: 1, maxLength: tagLimits.keyLength },
+  description: `keys of 1 to ${tagLimits.keyLength} characters, not starting with ${reservedTagPrefixes.join(" or ")} (400 RESERVED_TAG_KEY)`,
+};
+export const Tags = Type.Record(Type.String(), TagValue, tagsOptions);
 /** Ids in paths and filters: bounded, whatever their kind. */
 const AnyId = Type.String({ minLength: 1, maxLength: 64 });
 const Name = Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9][A-Za-z0-9 ._()/@-]*$" });
@@ -104,6 +114,15 @@ export const ImagesRegisterPost = Type.Object(
   },
   strict,
 );
+export const ImageCopyPost = Type.Object(
+  {
+    name: Name,
+    description: Type.Optional(Type.String({ maxLength: 255, description: "default: the source's" })),
+    tags: Type.Optional(Tags),
+    copyTags: Type.Optional(Type.Boolean({ description: "take the source's tags too; tags given here win" })),
+  },
+  strict,
+);
 export const ImageDeregisterPost = Type.Object({ deleteSnapshots: Type.Optional(Type.Boolean()) }, strict);
 export const ImageExportPost = Type.Object({ format: Type.Enum(["raw", "qcow2", "vhd", "vmdk", "vdi"]) }, strict);
 export const ImagesImportQuery = Type.Object(
@@ -152,6 +171,8 @@ export const ImageDeregistered = Type.Object({
 
 export const Instance = Type.Object({
   id: Type.String(),
+  reservationId: Type.String({ description: "the launch (run) it came from; the instances of one launch share it" }),
+  clientToken: nullable(Type.String({ description: "the idempotency token of that launch, if any" })),
   imageId: Type.String(),
   instanceType: Type.String(),
   vcpus: Type.Integer(),
@@ -191,6 +212,12 @@ export const InstancesPost = Type.Object(
       ),
     ),
     allowDuplicateIdentity: Type.Optional(Type.Boolean({ description: "launch a specialized image more than once at a time" })),
+    clientToken: Type.Optional(
+      Type.String({
+        ...clientTokenFormat,
+        description: "idempotency (EC2 ClientToken): a launch repeated with it launches nothing and answers the first launch's instances; 409 IDEMPOTENT_PARAMETER_MISMATCH if it asks for another image, count, instance type or key pair",
+      }),
+    ),
     dataVolumes: Type.Optional(
       Type.Array(
         Type.Object(
@@ -288,6 +315,29 @@ export const EventsQuery = Type.Object(
 );
 export const EventsList = Type.Object({ events: Type.Array(StateEvent), next: Type.Integer({ description: "pass as after= to get what follows" }) });
 
+const TaggedId = Type.String({ pattern: `^(${[idPrefixes.image, idPrefixes.instance, idPrefixes.volume, idPrefixes.snapshot].join("|")})-[0-9a-f]{17}$` });
+const TaggedIds = Type.Array(TaggedId, { minItems: 1, maxItems: 1000 });
+export const TagsPost = Type.Object({ resourceIds: TaggedIds, tags: Type.Record(Type.String(), TagValue, { ...tagsOptions, minProperties: 1 }) }, strict);
+export const TagsDeletePost = Type.Object(
+  {
+    resourceIds: TaggedIds,
+    tags: Type.Optional(
+      Type.Array(Type.Object({ key: TagKey, value: Type.Optional(TagValue) }, strict), {
+        maxItems: 1000,
+        description: "with a value, a tag goes only if it has that value; without one, whatever its value; no tags at all: every tag the user set",
+      }),
+    ),
+  },
+  strict,
+);
+export const TagDescription = Type.Object({
+  resourceId: Type.String(),
+  resourceType: Type.Enum(["image", "instance", "volume", "snapshot"]),
+  key: Type.String(),
+  value: Type.String(),
+});
+export const TagsList = Type.Object({ tags: Type.Array(TagDescription) });
+
 export const IdParams = Type.Object({ id: AnyId }, strict);
 
 export type KeyPairsPost = Static<typeof KeyPairsPost>;
@@ -304,7 +354,11 @@ export type VolumesPost = Static<typeof VolumesPost>;
 export type ImageExportPost = Static<typeof ImageExportPost>;
 export type ImagesPost = Static<typeof ImagesPost>;
 export type ImagesRegisterPost = Static<typeof ImagesRegisterPost>;
+export type ImageCopyPost = Static<typeof ImageCopyPost>;
 export type DeregisterWire = Static<typeof ImageDeregistered>;
+export type TagsPost = Static<typeof TagsPost>;
+export type TagsDeletePost = Static<typeof TagsDeletePost>;
+export type TagDescriptionWire = Static<typeof TagDescription>;
 
 /** Repeated key=value query values as tags. */
 export function tagFilter(value: string | string[] | undefined): Record<string, string> | undefined {

@@ -12,6 +12,7 @@ import { instanceRoutes } from "./routes/instances.ts";
 import { keyPairRoutes } from "./routes/key-pairs.ts";
 import { operationRoutes } from "./routes/operations.ts";
 import { storageRoutes } from "./routes/storage.ts";
+import { tagRoutes } from "./routes/tags.ts";
 import { Health } from "./schemas.ts";
 
 export type App = FastifyInstance<
@@ -112,5 +113,6 @@ export async function buildServer(options: {
   instanceRoutes(api);
   operationRoutes(api);
   storageRoutes(api);
+  tagRoutes(api);
   return app;
 }

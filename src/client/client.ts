@@ -22,8 +22,11 @@ import type {
   ImageExportPost,
   ImagesPost,
   ImagesRegisterPost,
+  ImageCopyPost,
   DeregisterWire,
   StateEventWire,
+  TagDescriptionWire,
+  TagsDeletePost,
 } from "../api/schemas.ts";
 
 export type Image = ImageWire;
@@ -34,6 +37,7 @@ export type AccessKeyCreated = AccessKeyCreatedWire;
 export type Operation = OperationWire;
 export type Snapshot = SnapshotWire;
 export type Volume = VolumeWire;
+export type TagDescription = TagDescriptionWire;
 /** What `instance wait` waits for: a state, or the guest being ready (EC2's instance-status-ok). */
 export type InstanceWaitState = Instance["state"] | "ready" | "status-ok";
 
@@ -162,6 +166,11 @@ export class Client {
     return this.request("POST", "/v1/images/register", { json: req });
   }
 
+  /** A copy of an available image under a new name, available at once (EC2 CopyImage). */
+  copyImage(id: string, req: ImageCopyPost): Promise<Image> {
+    return this.request("POST", `/v1/images/${encodeURIComponent(id)}/copy`, { json: req });
+  }
+
   deregisterImage(id: string, deleteSnapshots: boolean): Promise<DeregisterWire> {
     return this.request("POST", `/v1/images/${encodeURIComponent(id)}/deregister`, { json: { deleteSnapshots } });
   }
@@ -230,6 +239,20 @@ export class Client {
 
   detachVolume(id: string): Promise<Volume> {
     return this.request("POST", `/v1/volumes/${encodeURIComponent(id)}/detach`);
+  }
+
+  /** Sets tags on images, instances, volumes and snapshots: on all of them, or none. */
+  createTags(resourceIds: string[], tags: Record<string, string>): Promise<void> {
+    return this.request("POST", "/v1/tags", { json: { resourceIds, tags } });
+  }
+
+  /** Removes tags (a tag with a value only if it has that value); without tags, every tag the user set. */
+  deleteTags(resourceIds: string[], tags?: TagsDeletePost["tags"]): Promise<void> {
+    return this.request("POST", "/v1/tags/delete", { json: { resourceIds, tags } });
+  }
+
+  async listTags(): Promise<TagDescription[]> {
+    return (await this.request<{ tags: TagDescription[] }>("GET", "/v1/tags")).tags;
   }
 
   storageOperation(kind: "gc" | "scrub"): Promise<Operation> {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { idPrefixes, isAccessKeyId, isId, newAccessKeyId, newId, type IdKind } from "./ids.ts";
+import { idKind, idPrefixes, isAccessKeyId, isId, newAccessKeyId, newId, type IdKind } from "./ids.ts";
 
 describe("ids", () => {
   for (const kind of Object.keys(idPrefixes) as IdKind[]) {
@@ -15,6 +15,11 @@ describe("ids", () => {
     assert.equal(isId("image", newId("instance")), false);
     assert.equal(isId("instance", "i-0123"), false);
     assert.equal(isId("instance", "i-0123456789ABCDEF0"), false);
+  });
+
+  it("idKind() names the kind of a well-formed id, and nothing else", () => {
+    for (const kind of Object.keys(idPrefixes) as IdKind[]) assert.equal(idKind(newId(kind)), kind);
+    for (const bad of ["", "i-", "i-0123", "ami-0123456789ABCDEF0", "x-0123456789abcdef0", " i-0123456789abcdef0", "r-0123456789abcdef01"]) assert.equal(idKind(bad), undefined, bad);
   });
 
   it("newId() does not repeat", () => {

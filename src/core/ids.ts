@@ -8,6 +8,8 @@ export type SnapshotId = string & { readonly __brand: "SnapshotId" };
 export type OperationId = string & { readonly __brand: "OperationId" };
 export type KeyPairId = string & { readonly __brand: "KeyPairId" };
 export type AccessKeyId = string & { readonly __brand: "AccessKeyId" };
+/** One RunInstances call: the instances it launched share it. */
+export type ReservationId = string & { readonly __brand: "ReservationId" };
 
 export const idPrefixes = {
   instance: "i",
@@ -16,6 +18,7 @@ export const idPrefixes = {
   snapshot: "snap",
   operation: "op",
   keyPair: "key",
+  reservation: "r",
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;
@@ -41,4 +44,9 @@ export function newAccessKeyId(): AccessKeyId {
 
 export function isAccessKeyId(value: string): value is AccessKeyId {
   return /^AKIA[A-Z2-7]{16}$/.test(value);
+}
+
+/** The kind of a well-formed id, or undefined when it is not one. */
+export function idKind(value: string): IdKind | undefined {
+  return (Object.keys(idPrefixes) as IdKind[]).find((kind) => isId(kind, value));
 }

@@ -1,4 +1,4 @@
-import type { AccessKeyId, ImageId, InstanceId, KeyPairId, OperationId, SnapshotId, VolumeId } from "./ids.ts";
+import type { AccessKeyId, ImageId, InstanceId, KeyPairId, OperationId, ReservationId, SnapshotId, VolumeId } from "./ids.ts";
 import type { InstanceState } from "./instance-state.ts";
 
 export type OsType = "linux" | "windows";
@@ -129,6 +129,10 @@ export type StatusCheck = "initializing" | "ok" | "impaired";
 
 export interface Instance {
   id: InstanceId;
+  /** The run() call that launched it; the instances of one call share it (EC2's reservation). */
+  reservationId: ReservationId;
+  /** The caller's idempotency token of that call (EC2 RunInstances ClientToken), if any. */
+  clientToken: string | null;
   imageId: ImageId;
   instanceType: string;
   vcpus: number;

@@ -2,6 +2,7 @@ import { copyFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { badRequest, conflict } from "../core/errors.ts";
 import { publicMessage } from "../core/public-message.ts";
+import { checkTags } from "../core/tag-rules.ts";
 import type { SnapshotId } from "../core/ids.ts";
 import type { BlockDeviceMapping, Image, Operation, Snapshot, Tags, Volume } from "../core/types.ts";
 import { paths, type ServiceContext } from "./context.ts";
@@ -55,6 +56,7 @@ export class ImageCapture {
     const volumes = attached
       .filter((v) => !(req.excludeVolumeIds ?? []).includes(v.id))
       .sort((a, b) => (a.kind === b.kind ? a.createdAt.localeCompare(b.createdAt) : a.kind === "boot" ? -1 : 1));
+    checkTags(req.snapshotTags ?? {}); // now, not when the snapshots are made
     const source = this.images.get(inst.imageId);
     const generalized = req.generalize === true || inst.state === "generalized";
     const image = imageRecord({
@@ -90,11 +92,13 @@ export class ImageCapture {
     try {
       // 1. Consistent copies of the volumes' own layers (they cost what they hold).
       const inst = this.instances.get(instanceId);
+      // With a reboot, as EC2: the instance goes rebooting (never stopping) while it shuts down, stopped for the copy, then starts again.
+      const restartReason = `Restarting for CreateImage of ${image.id}`;
       if (inst.state === "running" && !req.noReboot) {
-        this.ops.progress(opId, 1, `Stopping ${instanceId} for a clean copy`);
-        this.instances.stop(instanceId);
-        await this.instances.waitFor(instanceId, "stopped", this.ctx.settings.shutdownTimeoutMs + 30_000);
+        this.ops.progress(opId, 1, `Shutting ${instanceId} down cleanly for the copy`);
         restart = true;
+        const off = await this.instances.powerOffForCapture(instanceId, restartReason);
+        restart = off.stateReason === restartReason; // stopped by the user meanwhile: it stays stopped
       }
       // The copies hold what the volumes' qcow2 files hold (their own layers).
       let copyBytes = 0;
@@ -108,7 +112,7 @@ export class ImageCapture {
         }
       });
       if (restart) {
-        this.instances.start(instanceId);
+        this.instances.start(instanceId, restartReason);
         restart = false;
       }
       // 2. Generalize the copy offline; the source instance is never touched.
@@ -162,7 +166,7 @@ export class ImageCapture {
       for (const c of copies) await rm(c.file, { force: true });
       if (restart) {
         try {
-          this.instances.start(instanceId);
+          this.instances.start(instanceId, `Restarting after a failed CreateImage of ${image.id}`);
         } catch {
           // it was started or terminated meanwhile
         }

@@ -8,6 +8,7 @@ import { publicMessage } from "../core/public-message.ts";
 import { runDetached } from "./background.ts";
 import { conflict, gone, notFound } from "../core/errors.ts";
 import { newId, type ImageId } from "../core/ids.ts";
+import { checkTags, userTags, withTags } from "../core/tag-rules.ts";
 import type { Image, Operation, OsState, OsType, Tags } from "../core/types.ts";
 import { matchesTags, matchesWildcard } from "./filters.ts";
 import { paths, type ServiceContext } from "./context.ts";
@@ -35,6 +36,15 @@ export interface ImportImageRequest {
   file: string;
 }
 
+export interface CopyImageRequest {
+  name: string;
+  /** The source's description when not given. */
+  description?: string;
+  tags?: Tags;
+  /** Take the source's tags too (EC2 CopyImageTags); tags given here win over them. */
+  copyTags?: boolean;
+}
+
 export interface ImageFilter {
   state?: string;
   /** Wildcards: * and ? */
@@ -50,8 +60,9 @@ export interface DeregisterResult {
   keptSnapshots: { id: string; reason: string }[];
 }
 
-/** A new image record: what every image starts with, and the fields that differ. */
+/** A new image record: what every image starts with, and the fields that differ; its tags must be ones a user may set. */
 export function imageRecord(fields: Pick<Image, "name" | "osType" | "osState" | "state" | "virtualSize" | "blockDeviceMappings"> & Partial<Image>): Image {
+  checkTags(fields.tags ?? {});
   return {
     id: newId<ImageId>("image"),
     description: "",
@@ -123,6 +134,39 @@ export class Images {
     return image;
   }
 
+  /**
+   * EC2 CopyImage: a new image, available at once, on the same snapshots as
+   * the source (the chunk store holds each block once, so a copy costs no
+   * storage), with the same metadata under a new name. The snapshots stay
+   * while either image uses them (deregister keeps what another image uses).
+   */
+  copy(sourceId: string, req: CopyImageRequest): Image {
+    // All in one transaction: the source cannot be deregistered, nor the name taken, between the checks and the insert.
+    return this.ctx.catalog.transaction(() => {
+      const source = this.launchable(sourceId, "copy");
+      this.checkNameFree(req.name);
+      const copy = imageRecord({
+        name: req.name,
+        description: req.description ?? source.description,
+        state: "available",
+        osType: source.osType,
+        osState: source.osState,
+        architecture: source.architecture,
+        rootDeviceName: source.rootDeviceName,
+        defaultUser: source.defaultUser,
+        virtualSize: source.virtualSize,
+        sourceFormat: source.sourceFormat,
+        blockDeviceMappings: source.blockDeviceMappings.map((m) => ({ ...m })),
+        sourceInstanceId: source.sourceInstanceId,
+        sourceMacAddress: source.sourceMacAddress,
+        consistency: source.consistency,
+        tags: withTags(req.copyTags ? userTags(source.tags) : {}, req.tags ?? {}),
+      });
+      this.ctx.catalog.images.insert(copy);
+      return copy;
+    });
+  }
+
   checkNameFree(name: string): void {
     if (this.ctx.catalog.images.list().some((i) => i.name === name && i.state !== "deregistered")) {
       throw conflict("IMAGE_NAME_EXISTS", `An image named ${name} already exists`);
@@ -153,12 +197,12 @@ export class Images {
     return result;
   }
 
-  /** An image that can be launched now, or a 409 that says why not. */
-  launchable(id: string): Image {
+  /** An image that can be launched (or copied, or exported) now, or a 409 that says why not. */
+  launchable(id: string, action: "launch" | "copy" | "export" = "launch"): Image {
     const image = this.get(id);
     if (image.state !== "available") {
       const why = image.state === "pending" ? "it is still pending; wait for it to become available" : `it is ${image.state}`;
-      throw conflict("IMAGE_NOT_AVAILABLE", `Cannot launch image ${id}: ${why}${image.stateReason ? ` (${image.stateReason})` : ""}`);
+      throw conflict("IMAGE_NOT_AVAILABLE", `Cannot ${action} image ${id}: ${why}${image.stateReason ? ` (${image.stateReason})` : ""}`);
     }
     return image;
   }
@@ -173,6 +217,7 @@ export class Images {
     const { maxVolumeSize, dataDir } = this.ctx.settings;
     try {
       this.checkNameFree(req.name); // early: before the disk is read at all
+      checkTags(req.tags ?? {});
       disk = (await extractOva(req.file, { maxBytes: maxUploadBytes(maxVolumeSize) })) ?? req.file;
       const info = await inspectDisk(disk, { maxVirtualSize: maxVolumeSize });
       // What expanding it will write (a compressed qcow2 may hold far more than its size).
@@ -231,7 +276,7 @@ export class Images {
 
   /** Writes the image's root disk in a standard format; download it with exportFile(). */
   export(id: string, format: ExportFormat): Operation {
-    const image = this.launchable(id);
+    const image = this.launchable(id, "export");
     const root = image.blockDeviceMappings[0];
     if (!root) throw conflict("IMAGE_HAS_NO_DISK", `Image ${id} has no root disk`);
     const op = this.ops.create("image-export", image.id, `Exporting ${image.id} as ${format}`);
@@ -272,10 +317,11 @@ export class Images {
     return { path, size };
   }
 
-  /** After a restart: imports that were under way cannot resume from a temp upload. */
+  /** After a restart: imports and captures that were under way cannot resume from their temp copies. */
   async recover(): Promise<void> {
     for (const image of this.ctx.catalog.images.list().filter((i) => i.state === "pending")) {
-      this.setState(image.id, "failed", "The daemon stopped while the image was being imported");
+      const what = image.sourceInstanceId ? `created from instance ${image.sourceInstanceId}` : "imported";
+      this.setState(image.id, "failed", `The daemon stopped while the image was being ${what}`);
     }
     await rm(paths.uploads(this.ctx.settings.dataDir), { recursive: true, force: true });
     await mkdir(paths.uploads(this.ctx.settings.dataDir), { recursive: true });

@@ -1,15 +1,16 @@
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { badRequest, conflict, notFound } from "../core/errors.ts";
-import { newId, type InstanceId } from "../core/ids.ts";
+import { newId, type InstanceId, type ReservationId } from "../core/ids.ts";
 import { publicMessage } from "../core/public-message.ts";
 import { transitionInstance, type InstanceAction, type InstanceState } from "../core/instance-state.ts";
+import { checkTags } from "../core/tag-rules.ts";
 import { defaultInstanceType, findInstanceType } from "../core/instance-types.ts";
 import type { GuestReport, Vm, VmSpec } from "../core/ports.ts";
 import type { AdminPasswordMode, Instance, Tags, Volume } from "../core/types.ts";
 import { runDetached } from "./background.ts";
 import { matchesTags } from "./filters.ts";
-import { checkCapacity, checkIdentity, seedFor } from "./launch-rules.ts";
+import { checkCapacity, checkClientToken, checkIdentity, repeatedLaunch, seedFor, type LaunchParameters } from "./launch-rules.ts";
 import { watchReadiness, type ReadinessResult } from "./readiness-watch.ts";
 import { defaultPasswordMode, planPassword, type PasswordPlan } from "./passwords.ts";
 import type { VmRegistry } from "./vm-registry.ts";
@@ -35,6 +36,11 @@ export interface RunInstancesRequest {
   adminPasswordPlain?: Buffer;
   /** Launch a specialized image more than once at a time, knowing the copies share an identity. */
   allowDuplicateIdentity?: boolean;
+  /**
+   * EC2's ClientToken (1 to 64 printable ASCII): a launch repeated with it
+   * launches nothing and returns the instances of the first.
+   */
+  clientToken?: string;
 }
 
 export interface InstanceFilter {
@@ -85,10 +91,26 @@ export class Instances {
     return size > 65536 ? text.slice(-65536) : text;
   }
 
-  /** Registers count instances as pending and launches them in the background. */
+  /**
+   * Registers count instances as pending, in one reservation, and launches
+   * them in the background. With a client token used before, launches
+   * nothing: the instances of that launch when it asked for the same, else 409.
+   */
   async run(req: RunInstancesRequest): Promise<Instance[]> {
-    const image = this.images.launchable(req.imageId);
+    const token = req.clientToken ?? null;
+    if (token !== null) checkClientToken(token);
     const type = findInstanceType(req.instanceType ?? defaultInstanceType);
+    const asked: LaunchParameters = { imageId: req.imageId, count: req.count, instanceType: type.name, keyName: req.keyName ?? null };
+    const repeated = (): Instance[] | undefined => {
+      if (token === null) return undefined;
+      const earlier = this.ctx.catalog.instances.list().filter((i) => i.clientToken === token);
+      return earlier.length > 0 ? repeatedLaunch(earlier, token, asked) : undefined;
+    };
+    // Before the image, key pair and capacity are checked: they were, for the first launch, and may have changed since.
+    const early = repeated();
+    if (early) return early;
+    checkTags(req.tags ?? {});
+    const image = this.images.launchable(req.imageId);
     const key = req.keyName ? this.keyPairs.get(req.keyName) : null;
     const root = image.blockDeviceMappings[0];
     if (!root) throw badRequest("IMAGE_HAS_NO_DISK", `Image ${image.id} has no root disk`);
@@ -110,10 +132,14 @@ export class Instances {
       else plans.push(await planPassword({ image, mode, keyPair: key, specified: req.adminPasswordPlain ?? null }));
     }
     const now = new Date().toISOString();
+    const reservationId = newId<ReservationId>("reservation");
     const launched: Instance[] = [];
-    this.ctx.catalog.transaction(() => {
+    const replay = this.ctx.catalog.transaction(() => {
       // Again with the inserts, in one transaction: launches racing past the
-      // awaits above cannot both take the last capacity or one identity.
+      // awaits above cannot both take the last capacity or one identity, nor
+      // both launch for one client token.
+      const again = repeated();
+      if (again) return again;
       admit();
       for (let n = 0; n < req.count; n++) {
         const id = newId<InstanceId>("instance");
@@ -121,6 +147,8 @@ export class Instances {
         const data = (req.dataVolumes ?? []).map((d) => this.volumes.draft({ ...d, kind: "data", instanceId: id, deleteOnTermination: d.deleteOnTermination ?? true }));
         const inst: Instance = {
           id,
+          reservationId,
+          clientToken: token,
           imageId: image.id,
           instanceType: type.name,
           vcpus: type.vcpus,
@@ -150,7 +178,9 @@ export class Instances {
         this.ctx.catalog.instances.insert(inst);
         launched.push(inst);
       }
+      return undefined;
     });
+    if (replay) return replay;
     launched.forEach((inst, n) => runDetached(this.ctx.log, `launch of ${inst.id}`, this.launch(inst.id, key?.publicKey ?? null, plans[n]?.configDrive ?? null)));
     return launched;
   }
@@ -163,12 +193,13 @@ export class Instances {
     return inst;
   }
 
-  start(id: string): Instance {
+  /** Starts a stopped instance; `reason` says why while it is pending (the boot clears it). */
+  start(id: string, reason: string | null = null): Instance {
     const inst = this.ctx.catalog.transaction(() => {
       const before = this.get(id);
       // A deallocated instance takes its reservation back: checked and taken in one transaction.
       if (before.state === "deallocated") checkCapacity(this.ctx.catalog.instances.list(), this.ctx.settings.capacity, before.vcpus, before.memoryMiB);
-      return this.change(id, "start", { stateReason: null });
+      return this.change(id, "start", { stateReason: reason });
     });
     this.bootInBackground(id);
     return inst;
@@ -176,7 +207,8 @@ export class Instances {
 
   async reboot(id: string): Promise<Instance> {
     const vm = this.vms.get(id);
-    const inst = this.change(id, "reboot", notReady);
+    // No reason: a VM that ends during a reset did so by itself (onVmExit).
+    const inst = this.change(id, "reboot", { ...notReady, stateReason: null });
     if (!vm) return inst;
     this.readyWatchers.get(id)?.abort();
     const offset = await fileSize(this.consoleLog(id));
@@ -186,12 +218,30 @@ export class Instances {
     return running;
   }
 
-  /** Resolves once the instance is in `state`; rejects on timeout. */
+  /**
+   * CreateImage's clean power-off, the way EC2 reboots an instance for it:
+   * running → rebooting while the guest shuts down (ACPI, then a hard stop
+   * after the timeout), → stopped once its VM has ended, with `reason` on
+   * both. Never stopping, which EC2's waiters take for a stop. Resolves once
+   * the instance is stopped; start() brings it back.
+   */
+  async powerOffForCapture(id: string, reason: string): Promise<Instance> {
+    this.change(id, "reboot", { ...notReady, stateReason: reason });
+    this.readyWatchers.get(id)?.abort();
+    const vm = this.vms.get(id);
+    if (!vm) return this.change(id, "stopped", { runtime: null, ...notReady });
+    await vm.shutdown(this.ctx.settings.shutdownTimeoutMs);
+    // onVmExit records the stop, with the reason kept.
+    return this.waitFor(id, "stopped", 30_000);
+  }
+
+  /** Resolves once the instance is in `state`; rejects on timeout, or at once when it is terminated. */
   async waitFor(id: string, state: InstanceState, timeoutMs: number): Promise<Instance> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const inst = this.get(id);
       if (inst.state === state) return inst;
+      if (state !== "terminated" && (inst.state === "terminated" || inst.state === "shutting-down")) throw conflict("INVALID_INSTANCE_STATE", `Instance ${id} will not become ${state}: it is ${inst.state}`);
       if (Date.now() > deadline) throw new Error(`Instance ${id} did not become ${state} within ${timeoutMs / 1000} s (it is ${inst.state})`);
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -440,7 +490,9 @@ export class Instances {
     this.readyWatchers.delete(id);
     const inst = this.ctx.catalog.instances.get(id);
     if (!inst || !liveStates.includes(inst.state)) return;
-    const stateReason = inst.state === "stopping" ? inst.stateReason : "The guest shut down or its VM process ended";
+    // A stop, or a capture's power-off (rebooting with its reason), asked for the end: its reason stays.
+    const asked = inst.state === "stopping" || (inst.state === "rebooting" && inst.stateReason !== null);
+    const stateReason = asked ? inst.stateReason : "The guest shut down or its VM process ended";
     this.change(id, "stopped", { runtime: null, ...notReady, stateReason });
     runDetached(this.ctx.log, `closing the endpoint of ${id}`, this.ctx.guestEndpoints.close(id));
   }
@@ -455,7 +507,6 @@ export class Instances {
       const orphan = await this.ctx.hypervisor.reattach(this.spec(inst), inst.runtime);
       await orphan?.kill();
     }
-    const inst = this.get(id);
     for (const v of this.ctx.catalog.volumes.list().filter((x) => x.instanceId === id)) {
       if (v.deleteOnTermination) {
         await rm(v.path, { force: true });
@@ -469,6 +520,8 @@ export class Instances {
     const dir = this.instanceDir(id);
     for (const f of ["cidata.iso", "qmp.sock", "qga.sock", "guest.sock", "qemu.pid"]) await rm(join(dir, f), { force: true });
     await this.ctx.guestEndpoints.close(id);
+    // Read after the awaits: what changed meanwhile (its tags) stays.
+    const inst = this.get(id);
     this.save({ ...inst, state: "terminated", runtime: null, ...notReady, stateReason: reason ?? inst.stateReason });
   }
 

@@ -1,4 +1,4 @@
-import { conflict } from "../core/errors.ts";
+import { badRequest, conflict } from "../core/errors.ts";
 import { phoneHomeUrl } from "../core/guest-contract.ts";
 import type { InstanceState } from "../core/instance-state.ts";
 import type { ConfigDriveContent } from "../core/ports.ts";
@@ -57,4 +57,41 @@ export function seedFor(inst: Instance, image: Image, publicKey: string | null, 
     macAddress: inst.macAddress,
     phoneHomeUrl,
   };
+}
+
+/** EC2's ClientToken: 1 to 64 printable ASCII characters (the /v1 schema takes these bounds). */
+export const clientTokenFormat = { minLength: 1, maxLength: 64, pattern: "^[\\x20-\\x7e]+$" } as const;
+
+export function checkClientToken(token: string): void {
+  const { minLength, maxLength, pattern } = clientTokenFormat;
+  if (token.length < minLength || token.length > maxLength || !new RegExp(pattern).test(token)) {
+    throw badRequest("INVALID_CLIENT_TOKEN", "A client token must be 1 to 64 printable ASCII characters");
+  }
+}
+
+/** What a repeated launch must ask for again to be the same launch. */
+export interface LaunchParameters {
+  imageId: string;
+  count: number;
+  instanceType: string;
+  keyName: string | null;
+}
+
+/**
+ * A launch repeated with the token of an earlier one (EC2 idempotency): the
+ * instances it launched when it asks for the same, else a 409.
+ */
+export function repeatedLaunch(earlier: Instance[], token: string, asked: LaunchParameters): Instance[] {
+  const first = earlier[0];
+  const same =
+    first !== undefined &&
+    earlier.length === asked.count &&
+    earlier.every((i) => i.imageId === asked.imageId && i.instanceType === asked.instanceType && i.keyName === asked.keyName);
+  if (!same) {
+    throw conflict(
+      "IDEMPOTENT_PARAMETER_MISMATCH",
+      `Client token ${token} was used for another launch (${earlier.length} x ${first?.instanceType ?? "?"} of ${first?.imageId ?? "?"}, key ${first?.keyName ?? "none"}): a repeated launch must ask for the same image, count, instance type and key pair`,
+    );
+  }
+  return earlier;
 }

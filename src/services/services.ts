@@ -9,6 +9,7 @@ import { Instances } from "./instances.ts";
 import { KeyPairs } from "./key-pairs.ts";
 import { Operations } from "./operations.ts";
 import { Snapshots } from "./snapshots.ts";
+import { TagService } from "./tags.ts";
 import { VmRegistry } from "./vm-registry.ts";
 import { Volumes } from "./volumes.ts";
 
@@ -23,6 +24,7 @@ export class Services {
   readonly images: Images;
   readonly instances: Instances;
   readonly imageCapture: ImageCapture;
+  readonly tags: TagService;
   readonly exportSweeper: ExportSweeper;
   private timers: NodeJS.Timeout[] = [];
 
@@ -37,6 +39,7 @@ export class Services {
     this.images = new Images(ctx, this.operations, this.snapshots);
     this.instances = new Instances(ctx, this.images, this.keyPairs, this.volumes, vms);
     this.imageCapture = new ImageCapture(ctx, this.operations, this.images, this.instances, this.volumes, this.snapshots, vms);
+    this.tags = new TagService(ctx.catalog, this);
     this.exportSweeper = new ExportSweeper(ctx);
   }
 

@@ -7,6 +7,7 @@ import { publicMessage } from "../core/public-message.ts";
 import { newId, type SnapshotId, type VolumeId } from "../core/ids.ts";
 import { chunkSize, decodeManifest, encodeManifest, presentChunks, presentCount, type Manifest } from "../core/manifest.ts";
 import { ChunkCorruptError, ChunkMissingError } from "../core/ports.ts";
+import { checkTags } from "../core/tag-rules.ts";
 import type { Snapshot, Tags } from "../core/types.ts";
 import { BaseCache } from "./base-cache.ts";
 import { captureChunks, restoreChunks, type Range } from "./chunk-io.ts";
@@ -59,6 +60,7 @@ export class Snapshots {
 
   /** A new pending snapshot, not yet in the catalog; capture() fills it once inserted. */
   draft(options: { volumeId: VolumeId | null; parentId: SnapshotId | null; description?: string; tags?: Tags; volumeSize: number }): Snapshot {
+    checkTags(options.tags ?? {});
     const snap: Snapshot = {
       id: newId<SnapshotId>("snapshot"),
       volumeId: options.volumeId,

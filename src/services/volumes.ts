@@ -4,6 +4,7 @@ import { createOverlay, createEmptyDisk } from "../adapters/images/qemu-img.ts";
 import { badRequest, conflict, notFound } from "../core/errors.ts";
 import { publicMessage } from "../core/public-message.ts";
 import { newId, type InstanceId, type SnapshotId, type VolumeId } from "../core/ids.ts";
+import { checkTags } from "../core/tag-rules.ts";
 import type { Operation, Snapshot, Tags, Volume } from "../core/types.ts";
 import { paths, type ServiceContext } from "./context.ts";
 import type { Operations } from "./operations.ts";
@@ -44,6 +45,7 @@ export class Volumes {
 
   /** A volume record (state creating), not yet in the catalog; makeFile() creates its disk. */
   draft(req: NewVolume): Volume {
+    checkTags(req.tags ?? {});
     let size: number;
     let baseSnapshotId: SnapshotId | null = null;
     if (req.snapshotId) {

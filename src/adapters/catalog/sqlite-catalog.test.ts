@@ -3,6 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import Database from "better-sqlite3";
 import type { AccessKeyId, OperationId } from "../../core/ids.ts";
 import type { Operation } from "../../core/types.ts";
 import { migrations } from "./migrations.ts";
@@ -63,6 +64,19 @@ describe("SqliteCatalog", () => {
     assert.deepEqual(c.events({ afterSeq: 0, limit: 10 }), []);
     c.accessKeys.delete(key.id);
     assert.equal(c.accessKeys.get(key.id), undefined);
+    c.close();
+  });
+
+  it("reads an instance written before reservations with one of its own and no client token", async () => {
+    const file = join(await mkdtemp(join(tmpdir(), "imagesmith-catalog-")), "catalog.db");
+    new SqliteCatalog(file).close();
+    const raw = new Database(file);
+    raw.prepare("INSERT INTO instances (id, data) VALUES (?, ?)").run("i-0123456789abcdef0", JSON.stringify({ id: "i-0123456789abcdef0", state: "stopped" }));
+    raw.close();
+    const c = new SqliteCatalog(file);
+    const got = c.instances.get("i-0123456789abcdef0");
+    assert.deepEqual([got?.reservationId, got?.clientToken], ["r-0123456789abcdef0", null]);
+    assert.deepEqual(c.instances.list().map((i) => i.reservationId), ["r-0123456789abcdef0"]);
     c.close();
   });
 });

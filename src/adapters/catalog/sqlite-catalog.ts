@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import type { Catalog, Repo, StateEvent } from "../../core/ports.ts";
+import { upgradeInstance } from "../../core/record-upgrades.ts";
 import type { AccessKey, Image, Instance, KeyPair, Operation, Snapshot, Volume } from "../../core/types.ts";
 import { migrations } from "./migrations.ts";
 
@@ -14,7 +15,8 @@ interface Stateful {
 /**
  * One resource kind in one table: the id and the resource as JSON. Inserting
  * a resource with a state, or changing its state, records an event in the
- * same statement's transaction.
+ * same statement's transaction. Rows are read back through `upgrade`, which
+ * fills in what records of an earlier version lack.
  */
 class SqliteRepo<T extends Stateful> implements Repo<T> {
   private readonly getStmt;
@@ -24,9 +26,11 @@ class SqliteRepo<T extends Stateful> implements Repo<T> {
   private readonly deleteStmt;
   private readonly eventStmt;
   private readonly db: Db;
+  private readonly upgrade: (stored: T) => T;
 
-  constructor(db: Db, table: string) {
+  constructor(db: Db, table: string, upgrade: (stored: T) => T = (stored) => stored) {
     this.db = db;
+    this.upgrade = upgrade;
     this.eventStmt = db.prepare("INSERT INTO events (time, resource_id, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)");
     this.getStmt = db.prepare<[string], { data: string }>(`SELECT data FROM ${table} WHERE id = ?`);
     this.listStmt = db.prepare<[], { data: string }>(`SELECT data FROM ${table} ORDER BY rowid`);
@@ -37,11 +41,11 @@ class SqliteRepo<T extends Stateful> implements Repo<T> {
 
   get(id: string): T | undefined {
     const row = this.getStmt.get(id);
-    return row ? (JSON.parse(row.data) as T) : undefined;
+    return row ? this.upgrade(JSON.parse(row.data) as T) : undefined;
   }
 
   list(): T[] {
-    return this.listStmt.all().map((r) => JSON.parse(r.data) as T);
+    return this.listStmt.all().map((r) => this.upgrade(JSON.parse(r.data) as T));
   }
 
   insert(item: T): void {
@@ -83,7 +87,7 @@ export class SqliteCatalog implements Catalog {
     this.db.pragma("synchronous = FULL");
     this.db.pragma("foreign_keys = ON");
     this.migrate();
-    this.instances = new SqliteRepo(this.db, "instances");
+    this.instances = new SqliteRepo(this.db, "instances", upgradeInstance);
     this.images = new SqliteRepo(this.db, "images");
     this.keyPairs = new SqliteRepo(this.db, "key_pairs");
     this.volumes = new SqliteRepo(this.db, "volumes");

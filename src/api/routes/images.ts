@@ -8,7 +8,7 @@ import { newId } from "../../core/ids.ts";
 import { paths } from "../../services/context.ts";
 import type { Api } from "../server.ts";
 import { writeSparse } from "../../adapters/fs/sparse-write.ts";
-import { IdParams, Image, ImageDeregistered, ImageDeregisterPost, ImageExportPost, ImageImported, ImagesImportQuery, ImagesListQuery, ImagesPost, ImagesRegisterPost, Operation, tagFilter } from "../schemas.ts";
+import { IdParams, Image, ImageCopyPost, ImageDeregistered, ImageDeregisterPost, ImageExportPost, ImageImported, ImagesImportQuery, ImagesListQuery, ImagesPost, ImagesRegisterPost, Operation, tagFilter } from "../schemas.ts";
 
 /** Streams the request body to a sparse file in the data dir's tmp folder. */
 async function receiveUpload(dataDir: string, body: Readable, maxBytes: number): Promise<string> {
@@ -71,6 +71,16 @@ export function imageRoutes(api: Api): void {
       response: { 201: Image },
     },
     handler: async (req, reply) => reply.status(201).send(services.images.register(req.body)),
+  });
+  app.post("/v1/images/:id/copy", {
+    schema: {
+      summary: "Copy an available image under a new name (EC2 CopyImage): available at once, on the same snapshots, so it costs no storage",
+      tags: ["images"],
+      params: IdParams,
+      body: ImageCopyPost,
+      response: { 201: Image },
+    },
+    handler: async (req, reply) => reply.status(201).send(services.images.copy(req.params.id, req.body)),
   });
   app.post("/v1/images/:id/deregister", {
     schema: {
