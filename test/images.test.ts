@@ -148,12 +148,24 @@ describe("custom images from instances", { timeout: 1_800_000 }, () => {
 
   it("captures a specialized image with a clean stop and restart; one copy keeps the identity, a second needs the override", async () => {
     const before = await identity(source.id);
+    const { next: mark } = await d.client.events({ resourceId: source.id });
     const { image } = await capture(["--instance", source.id, "--name", "backup-1"]);
     assert.equal(image.state, "available", image.stateReason ?? "");
     assert.equal(image.osState, "specialized");
     assert.equal(image.consistency, "clean");
     const [back] = await d.client.waitInstances([source.id], "ready", { timeoutMs: 300_000 });
     assert.ok(back?.ready, "the source was started again");
+    // As EC2 reboots for CreateImage: never stopping (the instance-running waiter fails at once on it), and running again.
+    const { events } = await d.client.events({ resourceId: source.id, after: mark });
+    assert.ok(!events.some((e) => e.toState === "stopping"), "the source never showed stopping");
+    const restart = `Restarting for CreateImage of ${image.id}`;
+    assert.deepEqual(events.map((e) => [e.fromState, e.toState, e.reason]), [
+      ["running", "rebooting", restart],
+      ["rebooting", "stopped", restart],
+      ["stopped", "pending", restart],
+      ["pending", "running", null],
+    ]);
+    assert.equal(back.state, "running");
     const [copy] = await run({ imageId: image.id, count: 1, keyName: "K" });
     assert.ok(copy);
     assert.equal(copy.adminPasswordMode, "keep");
