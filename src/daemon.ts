@@ -13,6 +13,7 @@ import { makePrivate } from "./adapters/fs/private-dir.ts";
 import { ensureAdminToken } from "./api/auth.ts";
 import { HttpGuestEndpoints } from "./api/guest-endpoint.ts";
 import { buildServer, type App } from "./api/server.ts";
+import { buildEc2Server } from "./api/ec2/server.ts";
 import { badRequest } from "./core/errors.ts";
 import { paths } from "./services/context.ts";
 import { Services } from "./services/services.ts";
@@ -20,6 +21,8 @@ import { Services } from "./services/services.ts";
 export interface DaemonOptions {
   dataDir: string;
   listen: string;
+  /** Where the EC2 Query API listens (HOST:PORT), or "off"; default 127.0.0.1:8788. */
+  ec2Listen?: string;
   accelerator: "auto" | "kvm" | "tcg";
   bootTimeoutMs?: number;
   shutdownTimeoutMs?: number;
@@ -44,6 +47,8 @@ export interface Daemon {
   log: pino.Logger;
   services: Services;
   url: string;
+  /** The EC2 endpoint's URL (ending /ec2/), or null when it is off. */
+  ec2Url: string | null;
   close(): Promise<void>;
 }
 
@@ -56,10 +61,15 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: m[1].replace(/^\[|\]$/g, ""), port };
 }
 
+const urlOf = (host: string, port: number) => `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+const boundPortOf = (addr: ReturnType<import("node:net").Server["address"]>, asked: number) => (typeof addr === "object" && addr ? addr.port : asked);
+
 /** Starts the daemon: catalog, hypervisor, recovery of earlier work, then HTTP. */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const dataDir = resolve(options.dataDir);
   const { host, port } = parseListen(options.listen);
+  const ec2Listen = options.ec2Listen ?? "127.0.0.1:8788";
+  const ec2At = ec2Listen === "off" ? null : parseListen(ec2Listen);
   // Everything the daemon and its QEMU processes create is private to root.
   process.umask(0o077);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -99,20 +109,29 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   purge.unref();
   const app = await buildServer({ services, dataDir, logger: log });
   await app.listen({ host, port });
-  const addr = app.server.address();
-  const boundPort = typeof addr === "object" && addr ? addr.port : port;
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
+  const boundPort = boundPortOf(app.server.address(), port);
+  const url = urlOf(host, boundPort);
   log.info({ url, dataDir }, "imagesmith daemon listening");
+  let ec2: Awaited<ReturnType<typeof buildEc2Server>> | null = null;
+  let ec2Url: string | null = null;
+  if (ec2At) {
+    ec2 = await buildEc2Server({ services, logger: log });
+    await ec2.listen({ host: ec2At.host, port: ec2At.port });
+    ec2Url = `${urlOf(ec2At.host, boundPortOf(ec2.server.address(), ec2At.port))}/ec2/`;
+    log.info({ url: ec2Url }, "EC2 Query API listening");
+  }
   return {
     app,
     log,
     services,
     url,
+    ec2Url,
     async close() {
       clearInterval(purge);
       services.stop();
       services.instances.detach();
       await app.close();
+      await ec2?.close();
       catalog.close();
     },
   };

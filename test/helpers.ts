@@ -26,7 +26,7 @@ export interface TestDaemon {
 /** A real daemon on a free port with its own data dir; TCG unless the host really has KVM. */
 export async function startTestDaemon(dataDir?: string, options: Partial<Omit<DaemonOptions, "dataDir" | "listen">> = {}): Promise<TestDaemon> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), "imagesmith-test-")));
-  const daemon = await startDaemon({ listen: "127.0.0.1:0", accelerator: "auto", shutdownTimeoutMs: 30_000, logLevel: "warn", ...options, dataDir: dir });
+  const daemon = await startDaemon({ listen: "127.0.0.1:0", ec2Listen: "127.0.0.1:0", accelerator: "auto", shutdownTimeoutMs: 30_000, logLevel: "warn", ...options, dataDir: dir });
   const token = (await readFile(join(dir, "admin-token"), "utf8")).trim();
   const client = new Client(daemon.url, token);
   return {
@@ -120,7 +120,7 @@ export async function spawnDaemon(
   const log = options.logFile ? openSync(options.logFile, "a") : "ignore";
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn("node", [join(repoRoot, "bin/imagesmith.js"), "--data-dir", dataDir, "serve", "--listen", `127.0.0.1:${port}`, "--accel", "tcg", ...(options.extraArgs ?? [])], {
+  const child = spawn("node", [join(repoRoot, "bin/imagesmith.js"), "--data-dir", dataDir, "serve", "--listen", `127.0.0.1:${port}`, "--ec2-listen", "off", "--accel", "tcg", ...(options.extraArgs ?? [])], {
     stdio: ["ignore", log, log],
     env: { ...process.env, IMAGESMITH_LOG_LEVEL: options.logFile ? "info" : "warn" },
   });

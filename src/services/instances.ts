@@ -185,10 +185,11 @@ export class Instances {
     return launched;
   }
 
-  stop(id: string): Instance {
-    const inst = this.change(id, "stop", { stateReason: "User initiated shutdown" });
+  /** A clean (ACPI) shutdown, hard after the timeout; force: hard at once, as EC2's StopInstances Force. */
+  stop(id: string, options: { force?: boolean } = {}): Instance {
+    const inst = this.change(id, "stop", { stateReason: options.force ? "User initiated forced shutdown" : "User initiated shutdown" });
     const vm = this.vms.get(id);
-    if (vm) runDetached(this.ctx.log, `shutdown of ${id}`, vm.shutdown(this.ctx.settings.shutdownTimeoutMs));
+    if (vm) runDetached(this.ctx.log, `shutdown of ${id}`, options.force ? vm.kill() : vm.shutdown(this.ctx.settings.shutdownTimeoutMs));
     else return this.change(id, "stopped", { runtime: null, ...notReady });
     return inst;
   }

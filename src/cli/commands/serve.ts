@@ -17,6 +17,7 @@ export function serveCommand(): Command {
   return new Command("serve")
     .description("run the daemon: it owns all state and supervises the VMs")
     .option("--listen <host:port>", "address to listen on", "127.0.0.1:8787")
+    .option("--ec2-listen <host:port>", "address of the EC2 Query API (SigV4, /ec2/), or off", "127.0.0.1:8788")
     .addOption(new Option("--accel <accel>", "hypervisor accelerator; auto probes KVM and falls back to TCG").choices(["auto", "kvm", "tcg"]).default("auto"))
     .option("--host-vcpus <n>", "vCPUs instances may reserve in all (default: 4 per host core)")
     .option("--host-memory-mib <n>", "memory instances may reserve in all (default: 80% of the host's)")
@@ -26,13 +27,14 @@ export function serveCommand(): Command {
     .option("--export-ttl-minutes <n>", "how long a finished export stays downloadable (default: 60)")
     .action(async (_o: unknown, c: Command) => {
       // --data-dir is the global option: the daemon's data dir is where clients find the token.
-      const o = c.optsWithGlobals<{ dataDir?: string; listen: string; accel: "auto" | "kvm" | "tcg"; hostVcpus?: string; hostMemoryMib?: string; compression: string; maxVolumeSizeGib?: string; cacheMaxGib?: string; exportTtlMinutes?: string }>();
+      const o = c.optsWithGlobals<{ dataDir?: string; listen: string; ec2Listen: string; accel: "auto" | "kvm" | "tcg"; hostVcpus?: string; hostMemoryMib?: string; compression: string; maxVolumeSizeGib?: string; cacheMaxGib?: string; exportTtlMinutes?: string }>();
       if (o.compression !== "none" && o.compression !== "deflate") throw new CliError(`--compression is none or deflate, not ${o.compression}`);
       const capacity = o.hostVcpus || o.hostMemoryMib ? { vcpus: Number(o.hostVcpus ?? cpus().length * 4), memoryMiB: Number(o.hostMemoryMib ?? Math.floor(totalmem() / 1048576 * 0.8)) } : undefined;
       if (capacity && !(capacity.vcpus > 0 && capacity.memoryMiB > 0)) throw new CliError("--host-vcpus and --host-memory-mib must be positive numbers");
       const daemon = await startDaemon({
         dataDir: o.dataDir ?? defaultDataDir(),
         listen: o.listen,
+        ec2Listen: o.ec2Listen,
         accelerator: o.accel,
         capacity,
         compression: o.compression,
