@@ -43,6 +43,9 @@ describe("instances on real QEMU", { timeout: 900_000 }, () => {
     instances = JSON.parse(run.stdout) as Instance[];
     assert.equal(instances.length, 2);
     assert.ok(instances.every((i) => i.state === "pending"));
+    assert.match(instances[0]?.reservationId ?? "", /^r-[0-9a-f]{17}$/);
+    assert.equal(instances[1]?.reservationId, instances[0]?.reservationId, "one launch, one reservation");
+    assert.deepEqual(instances.map((i) => i.clientToken), [null, null]);
     const ids = instances.map((i) => i.id);
     const waited = await d.cli(["--output", "json", "instance", "wait", "ready", ...ids]);
     assert.equal(waited.code, 0, waited.stderr);
@@ -71,6 +74,7 @@ describe("instances on real QEMU", { timeout: 900_000 }, () => {
     for (const inst of instances) {
       const now = await d.client.getInstance(inst.id);
       assert.equal(now.state, "running");
+      assert.equal(now.reservationId, inst.reservationId, "the reservation is kept");
       assert.equal((await qemuPids(inst.id)).length, 1);
     }
     assert.equal(await ssh(instances[0]?.id ?? "", "echo still-here"), "still-here");
