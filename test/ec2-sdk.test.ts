@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { privateDecrypt, constants } from "node:crypto";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
   CreateImageCommand,
@@ -30,7 +32,7 @@ import {
   waitUntilSnapshotCompleted,
   type EC2ClientConfig,
 } from "@aws-sdk/client-ec2";
-import { sh, startTestDaemon, tinyGuest, type TestDaemon } from "./helpers.ts";
+import { removeDir, sh, startTestDaemon, tinyGuest, type TestDaemon } from "./helpers.ts";
 
 const sshOpts = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR";
 const waitFor = { maxWaitTime: 900, minDelay: 1, maxDelay: 5 };
@@ -96,7 +98,12 @@ describe("the EC2 endpoint with @aws-sdk/client-ec2", { timeout: 1_800_000 }, ()
     const clone = (await ec2.send(new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1, KeyName: "sdk-key" }))).Instances?.[0]?.InstanceId ?? "";
     assert.equal((await waitUntilPasswordDataAvailable({ client: ec2, ...waitFor }, { InstanceId: clone })).state, "SUCCESS");
     const data = await ec2.send(new GetPasswordDataCommand({ InstanceId: clone }));
-    const password = privateDecrypt({ key: key.KeyMaterial ?? "", padding: constants.RSA_PKCS1_PADDING }, Buffer.from(data.PasswordData ?? "", "base64")).toString();
+    // PKCS#1 v1.5, as EC2 encrypts it; Node refuses that padding for decryption, openssl does not.
+    const work = await mkdtemp(join(tmpdir(), "imagesmith-ec2-sdk-"));
+    await writeFile(join(work, "key.pem"), key.KeyMaterial ?? "", { mode: 0o600 });
+    await writeFile(join(work, "password.bin"), Buffer.from(data.PasswordData ?? "", "base64"));
+    const password = await sh(`openssl pkeyutl -decrypt -inkey ${work}/key.pem -pkeyopt rsa_padding_mode:pkcs1 -in ${work}/password.bin`);
+    await removeDir(work);
     const { sshPort } = await d.client.getInstance(clone);
     assert.equal(await sh(`sshpass -p '${password}' ssh ${sshOpts} -o PubkeyAuthentication=no -p ${sshPort} root@127.0.0.1 echo sdk-login`), "sdk-login");
 
@@ -135,12 +142,12 @@ describe("the EC2 endpoint with @aws-sdk/client-ec2", { timeout: 1_800_000 }, ()
   it("gives the SDK's errors: bad signature, unknown key, tampered body, expired date, unknown image, wrong state, missing parameter", async () => {
     await rejectsWith(client({ credentials: { ...credentials, secretAccessKey: `${credentials.secretAccessKey}x` } }).send(new DescribeImagesCommand({})), "AuthFailure");
     await rejectsWith(client({ credentials: { accessKeyId: "AKIAAAAAAAAAAAAAAAAA", secretAccessKey: "x".repeat(40) } }).send(new DescribeImagesCommand({})), "AuthFailure");
-    // A body changed after signing: the signature covers the raw bytes.
+    // A body changed after signing (same length, so Content-Length still holds): the signature covers the raw bytes.
     const tampering = client();
     tampering.middlewareStack.add(
       (next) => async (args) => {
         const req = args.request as { body?: string };
-        if (typeof req.body === "string") req.body = req.body.replace("DescribeImages", "DescribeVolumes");
+        if (typeof req.body === "string") req.body = req.body.replace("Action=DescribeImages", "Action=DescribeImagez");
         return next(args);
       },
       { step: "deserialize", name: "tamper" },
@@ -150,7 +157,9 @@ describe("the EC2 endpoint with @aws-sdk/client-ec2", { timeout: 1_800_000 }, ()
     await rejectsWith(client({ systemClockOffset: -20 * 60_000 }).send(new DescribeImagesCommand({})), "RequestExpired");
     await rejectsWith(ec2.send(new DescribeImagesCommand({ ImageIds: ["ami-00000000000000000"] })), "InvalidAMIID.NotFound");
     await rejectsWith(ec2.send(new RunInstancesCommand({ ImageId: "ami-00000000000000000", MinCount: 1, MaxCount: 1 })), "InvalidAMIID.NotFound");
-    const [terminated] = (await ec2.send(new DescribeInstancesCommand({}))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+    const gone = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: "instance-state-name", Values: ["terminated"] }] }));
+    const [terminated] = gone.Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+    assert.ok(terminated, "the workflow left a terminated instance");
     await rejectsWith(ec2.send(new CreateImageCommand({ InstanceId: terminated?.InstanceId, Name: "late" })), "IncorrectInstanceState");
     await rejectsWith(ec2.send(new CreateImageCommand({ InstanceId: terminated?.InstanceId, Name: undefined })), "MissingParameter");
     await rejectsWith(ec2.send(new RunInstancesCommand({ ImageId: baseImage, MinCount: undefined, MaxCount: 1 })), "MissingParameter");

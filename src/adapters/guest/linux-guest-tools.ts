@@ -36,7 +36,8 @@ export class LinuxGuestTools implements GuestTools {
     for (const d of extraDeletes) args.push("--delete", d);
     // Empty, not absent (systemd's convention). Last: the machine-id operation leaves it on
     // distros it does not know, and the customize step writes one fixed id that every clone would share.
-    args.push("--run-command", `test ! -e /etc/hosts || printf '${cleanHosts}' > /etc/hosts`, "--truncate", "/etc/machine-id");
+    // A guest captured before its first boot wrote one has none: that is left as it is.
+    args.push("--run-command", `test ! -e /etc/hosts || printf '${cleanHosts}' > /etc/hosts`, "--run-command", "test ! -e /etc/machine-id || : > /etc/machine-id");
     const user = options.removeUser;
     if (user === "root") {
       // -deprovision+user for root: its keys go and its password is locked.
