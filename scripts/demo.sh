@@ -42,6 +42,13 @@ done
 step "the admin password of $a, decrypted here with the private key (the daemon only has the ciphertext)"
 echo "password: $(ism instance get-password "$a" --key "$work/key.pem")"
 
+step "the same images through the EC2 endpoint, with Debian's AWS CLI and an access key"
+key=$(ism --output json accesskey create)
+export AWS_ACCESS_KEY_ID=$(echo "$key" | json .accessKeyId) AWS_SECRET_ACCESS_KEY=$(echo "$key" | json .secretAccessKey) AWS_DEFAULT_REGION=us-east-1 AWS_PAGER=""
+/usr/bin/aws --endpoint-url "${IMAGESMITH_EC2_ENDPOINT:-http://127.0.0.1:8788/ec2/}" ec2 describe-images --filters "Name=name,Values=*-$tag" \
+  --query 'Images[].[ImageId, Name, State, Tags[?Key==`imagesmith:os-state`].Value | [0]]' --output text
+ism accesskey delete "$AWS_ACCESS_KEY_ID"
+
 step "cleaning up"
 for i in "$src" "$a" "$b"; do ism instance terminate "$i" >/dev/null; done
 ism instance wait terminated "$src" "$a" "$b" >/dev/null
