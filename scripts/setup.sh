@@ -22,6 +22,7 @@ debian_packages=(
   socat                                 # QEMU forwards each guest endpoint connection through it
   mmdebstrap                            # the Debian 12 cloud image (guest build --distro debian-12)
   restic                                # the deduplicating peer in bench/
+  faketime                              # a client clock 20 minutes off, for the EC2 endpoint's RequestExpired test
   awscli                                # AWS CLI v2 (/usr/bin/aws) for the EC2 endpoint's tests, and botocore's EC2 model
 )
 

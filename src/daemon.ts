@@ -116,7 +116,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let ec2Url: string | null = null;
   if (ec2At) {
     ec2 = await buildEc2Server({ services, logger: log });
-    await ec2.listen({ host: ec2At.host, port: ec2At.port });
+    try {
+      await ec2.listen({ host: ec2At.host, port: ec2At.port });
+    } catch (err) {
+      // Nothing is left half-started: the VMs keep running for the next start, as on a clean stop.
+      clearInterval(purge);
+      services.stop();
+      services.instances.detach();
+      await app.close();
+      catalog.close();
+      throw badRequest("EC2_LISTEN_FAILED", `Cannot listen on --ec2-listen ${ec2Listen}: ${(err as Error).message}; pass another HOST:PORT, or off`);
+    }
     ec2Url = `${urlOf(ec2At.host, boundPortOf(ec2.server.address(), ec2At.port))}/ec2/`;
     log.info({ url: ec2Url }, "EC2 Query API listening");
   }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +23,26 @@ interface Creds {
   secretAccessKey: string;
 }
 
+/** Forwards to the endpoint, changing one byte of each body (same length): what a meddler on the wire would do. */
+async function tamperingProxy(target: string): Promise<{ url: string; server: Server }> {
+  const to = new URL(target);
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.from(Buffer.concat(chunks).toString("latin1").replace("Action=DescribeImages", "Action=DescribeImagez"), "latin1");
+      const out = request({ host: to.hostname, port: to.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      out.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${addr.port}/ec2/`, server };
+}
+
 describe("the EC2 endpoint with Debian's AWS CLI v2", { timeout: 1_800_000 }, () => {
   let d: TestDaemon;
   let work: string;
@@ -28,10 +50,11 @@ describe("the EC2 endpoint with Debian's AWS CLI v2", { timeout: 1_800_000 }, ()
   let baseImage: string;
   const launched: string[] = [];
 
-  /** Runs `aws ec2 …` against the daemon, as a user would with only --endpoint-url. */
-  const aws = async (args: string[], c: Creds = creds) => {
+  /** Runs `aws ec2 …` against the daemon, as a user would with only --endpoint-url; `via` runs it under another program (faketime). */
+  const aws = async (args: string[], c: Creds = creds, o: { endpoint?: string; via?: string[] } = {}) => {
     try {
-      const { stdout } = await exec(awsCli, ["--endpoint-url", d.daemon.ec2Url ?? "", "--output", "json", "ec2", ...args], {
+      const [program = awsCli, ...rest] = [...(o.via ?? []), awsCli];
+      const { stdout } = await exec(program, [...rest, "--endpoint-url", o.endpoint ?? d.daemon.ec2Url ?? "", "--output", "json", "ec2", ...args], {
         env: {
           PATH: "/usr/bin:/bin",
           HOME: work,
@@ -58,8 +81,8 @@ describe("the EC2 endpoint with Debian's AWS CLI v2", { timeout: 1_800_000 }, ()
     assert.equal(r.code, 0, `aws ec2 ${args.join(" ")}: ${r.err}`);
     return r.out as Json;
   };
-  const fails = async (args: string[], code: string, c?: Creds) => {
-    const r = await aws(args, c);
+  const fails = async (args: string[], code: string, c?: Creds, o?: { endpoint?: string; via?: string[] }) => {
+    const r = await aws(args, c, o);
     assert.notEqual(r.code, 0, `aws ec2 ${args.join(" ")} should fail`);
     assert.match(r.err, new RegExp(`\\(${code.replaceAll(".", "\\.")}\\)`), `aws ec2 ${args.join(" ")}: ${r.err}`);
   };
@@ -179,6 +202,14 @@ describe("the EC2 endpoint with Debian's AWS CLI v2", { timeout: 1_800_000 }, ()
   it("answers bad credentials, unknown ids, wrong states and missing parameters with EC2's codes", async () => {
     await fails(["describe-images"], "AuthFailure", { ...creds, secretAccessKey: `${creds.secretAccessKey.slice(0, -1)}x` });
     await fails(["describe-images"], "AuthFailure", { accessKeyId: "AKIAAAAAAAAAAAAAAAAA", secretAccessKey: creds.secretAccessKey });
+    // A clock 20 minutes behind (faketime), and a body changed on the way after signing.
+    await fails(["describe-images"], "RequestExpired", undefined, { via: ["/usr/bin/faketime", "-f", "-20m"] });
+    const proxy = await tamperingProxy(d.daemon.ec2Url ?? "");
+    try {
+      await fails(["describe-images"], "AuthFailure", undefined, { endpoint: proxy.url });
+    } finally {
+      proxy.server.close();
+    }
     await fails(["describe-images", "--image-ids", "ami-00000000000000000"], "InvalidAMIID.NotFound");
     await fails(["describe-images", "--image-ids", "ami-nope"], "InvalidAMIID.Malformed");
     await fails(["describe-instances", "--instance-ids", "i-00000000000000000"], "InvalidInstanceID.NotFound");

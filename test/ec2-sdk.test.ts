@@ -21,6 +21,7 @@ import {
   DescribeVolumesCommand,
   EC2Client,
   GetPasswordDataCommand,
+  paginateDescribeImages,
   RunInstancesCommand,
   StopInstancesCommand,
   TerminateInstancesCommand,
@@ -133,6 +134,13 @@ describe("the EC2 endpoint with @aws-sdk/client-ec2", { timeout: 1_800_000 }, ()
     assert.deepEqual(vols.Volumes?.map((v) => v.VolumeId), [volumeId]);
     await rejectsWith(ec2.send(new CreateTagsCommand({ Resources: ["vol-00000000000000000"], Tags: [{ Key: "k", Value: "v" }] })), "InvalidVolume.NotFound");
     await rejectsWith(ec2.send(new DeleteVolumeCommand({ VolumeId: "vol-00000000000000000" })), "InvalidVolume.NotFound");
+    // Filters and pages of one, through the SDK's paginator.
+    const ids: string[] = [];
+    for await (const page of paginateDescribeImages({ client: ec2, pageSize: 1 }, { Filters: [{ Name: "name", Values: ["t?ny", "golden-*"] }] })) {
+      assert.ok((page.Images?.length ?? 0) <= 1);
+      ids.push(...(page.Images ?? []).map((i) => i.ImageId ?? ""));
+    }
+    assert.deepEqual(ids, [baseImage]);
     const regions = await ec2.send(new DescribeRegionsCommand({}));
     assert.deepEqual(regions.Regions?.map((r) => r.RegionName), ["us-east-1"]);
     const types = await ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: ["t3.micro"] }));

@@ -1,5 +1,6 @@
 // Wire types, named by resource and verb. Routes validate with these and the
 // OpenAPI document is generated from them; TypeScript types are inferred.
+import { inputLimits } from "../core/input-rules.ts";
 import { Type, type Static, type TSchema } from "typebox";
 import { idPattern, idPrefixes } from "../core/ids.ts";
 import { instanceStates } from "../core/instance-state.ts";
@@ -21,7 +22,7 @@ const tagsOptions = {
 export const Tags = Type.Record(Type.String(), TagValue, tagsOptions);
 /** Ids in paths and filters: bounded, whatever their kind. */
 const AnyId = Type.String({ minLength: 1, maxLength: 64 });
-const Name = Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9][A-Za-z0-9 ._()/@-]*$" });
+const Name = Type.String({ minLength: 1, maxLength: inputLimits.imageName, pattern: inputLimits.imageNamePattern });
 
 export const ErrorBody = Type.Object(
   { error: Type.Object({ code: Type.String(), message: Type.String() }) },
@@ -92,7 +93,7 @@ export const ImagesPost = Type.Object(
   {
     instanceId: Type.String({ pattern: idPattern("instance") }),
     name: Name,
-    description: Type.Optional(Type.String({ maxLength: 255 })),
+    description: Type.Optional(Type.String({ maxLength: inputLimits.description })),
     generalize: Type.Optional(Type.Boolean({ description: "generalize a copy offline; the source keeps running" })),
     removeUser: Type.Optional(Type.Boolean({ description: "with generalize: also remove the default user (deprovision+user)" })),
     noReboot: Type.Optional(Type.Boolean()),
@@ -108,7 +109,7 @@ export const ImagesRegisterPost = Type.Object(
     snapshotId: Type.String({ pattern: idPattern("snapshot") }),
     osType: Type.Enum(["linux", "windows"]),
     osState: Type.Enum(["generalized", "specialized"]),
-    description: Type.Optional(Type.String({ maxLength: 255 })),
+    description: Type.Optional(Type.String({ maxLength: inputLimits.description })),
     defaultUser: Type.Optional(Type.String({ pattern: "^[a-z_][a-z0-9_-]{0,31}$|^Administrator$" })),
     tags: Type.Optional(Tags),
   },
@@ -117,7 +118,7 @@ export const ImagesRegisterPost = Type.Object(
 export const ImageCopyPost = Type.Object(
   {
     name: Name,
-    description: Type.Optional(Type.String({ maxLength: 255, description: "default: the source's" })),
+    description: Type.Optional(Type.String({ maxLength: inputLimits.description, description: "default: the source's" })),
     tags: Type.Optional(Tags),
     copyTags: Type.Optional(Type.Boolean({ description: "take the source's tags too; tags given here win" })),
   },
@@ -130,7 +131,7 @@ export const ImagesImportQuery = Type.Object(
     name: Name,
     osType: Type.Enum(["linux", "windows"]),
     osState: Type.Optional(Type.Enum(["generalized", "specialized"])),
-    description: Type.Optional(Type.String({ maxLength: 255 })),
+    description: Type.Optional(Type.String({ maxLength: inputLimits.description })),
     defaultUser: Type.Optional(Type.String({ pattern: "^[a-z_][a-z0-9_-]{0,31}$|^Administrator$" })),
   },
   strict,
@@ -196,10 +197,10 @@ export const Instance = Type.Object({
 export const InstancesPost = Type.Object(
   {
     imageId: Type.String({ pattern: idPattern("image") }),
-    count: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, default: 1 })),
+    count: Type.Optional(Type.Integer({ minimum: 1, maximum: inputLimits.launchCount, default: 1 })),
     instanceType: Type.Optional(Type.String({ maxLength: 32 })),
-    keyName: Type.Optional(Type.String({ maxLength: 255 })),
-    userData: Type.Optional(Type.String({ maxLength: 16384 })),
+    keyName: Type.Optional(Type.String({ maxLength: inputLimits.description })),
+    userData: Type.Optional(Type.String({ maxLength: inputLimits.userDataBytes })),
     hostname: Type.Optional(Type.String({ pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" })),
     tags: Type.Optional(Tags),
     adminPassword: Type.Optional(
@@ -266,7 +267,7 @@ export const Snapshot = Type.Object({
   createdAt: Type.String(),
 });
 export const SnapshotsPost = Type.Object(
-  { volumeId: Type.String({ pattern: idPattern("volume") }), description: Type.Optional(Type.String({ maxLength: 255 })), tags: Type.Optional(Tags) },
+  { volumeId: Type.String({ pattern: idPattern("volume") }), description: Type.Optional(Type.String({ maxLength: inputLimits.description })), tags: Type.Optional(Tags) },
   strict,
 );
 export const SnapshotCreated = Type.Object({ snapshot: Snapshot, operation: Operation });

@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { ApiError } from "../client/client.ts";
+import { AppError } from "../core/errors.ts";
 import { accesskeyCommand } from "./commands/accesskey.ts";
 import { eventsCommand } from "./commands/events.ts";
 import { guestCommand } from "./commands/guest.ts";
@@ -33,8 +34,9 @@ program.addCommand(guestCommand());
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof ApiError || err instanceof CliError) {
-    const code = err instanceof ApiError ? `${err.code}: ` : "";
+  // AppError: the daemon refused to start (serve), with its reason.
+  if (err instanceof ApiError || err instanceof CliError || err instanceof AppError) {
+    const code = err instanceof ApiError || err instanceof AppError ? `${err.code}: ` : "";
     process.stderr.write(`imagesmith: ${code}${err.message}\n`);
     process.exitCode = 1;
   } else {

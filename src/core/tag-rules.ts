@@ -15,6 +15,9 @@ export interface TagSelector {
   value?: string;
 }
 
+/** Control characters (but tab, CR, LF) and noncharacters: no XML answer could carry them. */
+const unprintable = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\uFFFE\uFFFF]/;
+
 export function isReservedTagKey(key: string): boolean {
   return reservedTagPrefixes.some((p) => key.toLowerCase().startsWith(p));
 }
@@ -24,6 +27,7 @@ export function checkTagKey(key: string): void {
   if (key.length < 1 || key.length > tagLimits.keyLength) {
     throw badRequest("INVALID_TAG", `A tag key must be 1 to ${tagLimits.keyLength} characters, not ${key.length}`);
   }
+  if (unprintable.test(key)) throw badRequest("INVALID_TAG", "A tag key may not hold control characters");
   if (isReservedTagKey(key)) {
     throw badRequest("RESERVED_TAG_KEY", `Tag key ${key.slice(0, 32)} is reserved: keys starting with ${reservedTagPrefixes.join(" or ")} belong to the platform`);
   }
@@ -33,6 +37,7 @@ function checkTagValue(key: string, value: unknown): void {
   if (typeof value !== "string" || value.length > tagLimits.valueLength) {
     throw badRequest("INVALID_TAG", `The value of tag ${key.slice(0, 32)} must be a string of at most ${tagLimits.valueLength} characters`);
   }
+  if (unprintable.test(value)) throw badRequest("INVALID_TAG", `The value of tag ${key.slice(0, 32)} may not hold control characters`);
 }
 
 /** Tags a user asks for: every key and value valid, and no more than one resource holds. */

@@ -1,6 +1,7 @@
 import { copyFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { badRequest, conflict } from "../core/errors.ts";
+import { deviceNames, diskOrder } from "../core/devices.ts";
 import { publicMessage } from "../core/public-message.ts";
 import { checkTags } from "../core/tag-rules.ts";
 import type { SnapshotId } from "../core/ids.ts";
@@ -53,9 +54,7 @@ export class ImageCapture {
       if (!vol) throw badRequest("VOLUME_NOT_ATTACHED", `Volume ${v} is not attached to instance ${inst.id}`);
       if (vol.kind === "boot") throw badRequest("BOOT_VOLUME", `The boot volume ${v} cannot be excluded from the image`);
     }
-    const volumes = attached
-      .filter((v) => !(req.excludeVolumeIds ?? []).includes(v.id))
-      .sort((a, b) => (a.kind === b.kind ? a.createdAt.localeCompare(b.createdAt) : a.kind === "boot" ? -1 : 1));
+    const volumes = diskOrder(attached.filter((v) => !(req.excludeVolumeIds ?? []).includes(v.id)));
     checkTags(req.snapshotTags ?? {}); // now, not when the snapshots are made
     const source = this.images.get(inst.imageId);
     const generalized = req.generalize === true || inst.state === "generalized";
@@ -76,7 +75,7 @@ export class ImageCapture {
     });
     // The name check and the insert in one transaction: two creates with one name cannot both pass.
     const operation = this.ctx.catalog.transaction(() => {
-      this.images.checkNameFree(req.name);
+      this.images.checkNameFree(req.name, req.description);
       this.ctx.catalog.images.insert(image);
       return this.ops.create("image-create", image.id, `Creating ${image.id} from ${inst.id}`);
     });
@@ -143,7 +142,7 @@ export class ImageCapture {
           this.ops.progress(opId, 50 + (50 * (n + p / 100)) / copies.length),
         );
         mappings.push({
-          deviceName: n === 0 ? image.rootDeviceName : `/dev/vd${String.fromCharCode(98 + n - 1)}`,
+          deviceName: deviceNames(image.rootDeviceName, volumes).get(volume.id) ?? image.rootDeviceName,
           snapshotId: snap.id as SnapshotId,
           volumeSize: volume.size,
           deleteOnTermination: n === 0 ? true : volume.deleteOnTermination,

@@ -7,6 +7,7 @@ import { ensureFreeSpace } from "./free-space.ts";
 import { publicMessage } from "../core/public-message.ts";
 import { runDetached } from "./background.ts";
 import { conflict, gone, notFound } from "../core/errors.ts";
+import { checkDescription, checkImageName } from "../core/input-rules.ts";
 import { newId, type ImageId } from "../core/ids.ts";
 import { checkTags, userTags, withTags } from "../core/tag-rules.ts";
 import type { Image, Operation, OsState, OsType, Tags } from "../core/types.ts";
@@ -128,7 +129,7 @@ export class Images {
       tags: req.tags,
     });
     this.ctx.catalog.transaction(() => {
-      this.checkNameFree(req.name);
+      this.checkNameFree(req.name, req.description);
       this.ctx.catalog.images.insert(image);
     });
     return image;
@@ -144,7 +145,7 @@ export class Images {
     // All in one transaction: the source cannot be deregistered, nor the name taken, between the checks and the insert.
     return this.ctx.catalog.transaction(() => {
       const source = this.launchable(sourceId, "copy");
-      this.checkNameFree(req.name);
+      this.checkNameFree(req.name, req.description);
       const copy = imageRecord({
         name: req.name,
         description: req.description ?? source.description,
@@ -167,7 +168,10 @@ export class Images {
     });
   }
 
-  checkNameFree(name: string): void {
+  /** A new image's name is well formed and free, and its description within bounds. */
+  checkNameFree(name: string, description?: string): void {
+    checkImageName(name);
+    checkDescription(description);
     if (this.ctx.catalog.images.list().some((i) => i.name === name && i.state !== "deregistered")) {
       throw conflict("IMAGE_NAME_EXISTS", `An image named ${name} already exists`);
     }
@@ -216,7 +220,7 @@ export class Images {
     let disk = req.file;
     const { maxVolumeSize, dataDir } = this.ctx.settings;
     try {
-      this.checkNameFree(req.name); // early: before the disk is read at all
+      this.checkNameFree(req.name, req.description); // early: before the disk is read at all
       checkTags(req.tags ?? {});
       disk = (await extractOva(req.file, { maxBytes: maxUploadBytes(maxVolumeSize) })) ?? req.file;
       const info = await inspectDisk(disk, { maxVirtualSize: maxVolumeSize });
@@ -241,7 +245,7 @@ export class Images {
       });
       const operation = this.ctx.catalog.transaction(() => {
         // Again with the insert: two imports of one name racing past the awaits cannot both pass.
-        this.checkNameFree(req.name);
+        this.checkNameFree(req.name, req.description);
         this.ctx.catalog.snapshots.insert(snap);
         this.ctx.catalog.images.insert(image);
         return this.ops.create("image-import", image.id, `Importing ${image.sourceFormat} disk as ${image.id}`);

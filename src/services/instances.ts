@@ -1,6 +1,8 @@
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { badRequest, conflict, notFound } from "../core/errors.ts";
+import { checkLaunch } from "../core/input-rules.ts";
+import { diskOrder } from "../core/devices.ts";
 import { newId, type InstanceId, type ReservationId } from "../core/ids.ts";
 import { publicMessage } from "../core/public-message.ts";
 import { transitionInstance, type InstanceAction, type InstanceState } from "../core/instance-state.ts";
@@ -97,6 +99,7 @@ export class Instances {
    * nothing: the instances of that launch when it asked for the same, else 409.
    */
   async run(req: RunInstancesRequest): Promise<Instance[]> {
+    checkLaunch(req.count, req.userData);
     const token = req.clientToken ?? null;
     if (token !== null) checkClientToken(token);
     const type = findInstanceType(req.instanceType ?? defaultInstanceType);
@@ -552,10 +555,8 @@ export class Instances {
       vcpus: inst.vcpus,
       memoryMiB: inst.memoryMiB,
       bootDisk: this.bootVolume(inst).path,
-      dataDisks: this.volumes
-        .list({ instanceId: inst.id })
+      dataDisks: diskOrder(this.volumes.list({ instanceId: inst.id }))
         .filter((v) => v.kind === "data")
-        .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
         .map((v) => v.path),
       configDrive: inst.seeded === false ? null : this.configDrivePath(inst.id),
       macAddress: inst.macAddress,

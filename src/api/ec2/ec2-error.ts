@@ -23,6 +23,7 @@ const ec2Codes: Record<string, string> = {
   IMAGE_NOT_AVAILABLE: "InvalidAMIID.Unavailable",
   IMAGE_DEREGISTERED: "InvalidAMIID.Unavailable",
   IMAGE_NAME_EXISTS: "InvalidAMIName.Duplicate",
+  INVALID_IMAGE_NAME: "InvalidAMIName.Malformed",
   INVALID_INSTANCE_STATE: "IncorrectInstanceState",
   KEYPAIR_NOT_FOUND: "InvalidKeyPair.NotFound",
   KEYPAIR_EXISTS: "InvalidKeyPair.Duplicate",

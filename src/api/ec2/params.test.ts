@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Ec2Error } from "./ec2-error.ts";
-import { applyFilters, paginate } from "./filters.ts";
+import { applyFilters, pageOf, readPage } from "./filters.ts";
 import { Params } from "./params.ts";
 
 const code = (c: string) => (e: unknown) => e instanceof Ec2Error && e.code === c;
@@ -50,11 +50,14 @@ test("filters: values OR'ed, filters AND'ed, * and ? only, case-sensitive; unkno
   assert.throws(() => names([{ name: "nope", values: ["x"] }]), code("InvalidParameterValue"));
 });
 
-test("pages follow NextToken to the end; a forged token is refused", () => {
+test("pages follow NextToken to the end; a forged token is refused; MaxResults is clamped to the most", () => {
   const all = [1, 2, 3];
-  const first = paginate(all, Params.parse("MaxResults=2"));
+  const first = pageOf(all, readPage(Params.parse("MaxResults=2")));
   assert.deepEqual(first.page, [1, 2]);
-  const second = paginate(all, Params.parse(`MaxResults=2&NextToken=${first.nextToken ?? ""}`));
+  const second = pageOf(all, readPage(Params.parse(`MaxResults=2&NextToken=${first.nextToken ?? ""}`)));
   assert.deepEqual(second, { page: [3], nextToken: undefined });
-  assert.throws(() => paginate(all, Params.parse("NextToken=garbage")), code("InvalidParameterValue"));
+  assert.throws(() => readPage(Params.parse("NextToken=garbage")), code("InvalidParameterValue"));
+  // Above the most is the most, as EC2 does; below the least is refused.
+  assert.equal(readPage(Params.parse("MaxResults=1000"), { min: 5, max: 500 }).max, 500);
+  assert.throws(() => readPage(Params.parse("MaxResults=4"), { min: 5, max: 500 }), code("InvalidParameterValue"));
 });

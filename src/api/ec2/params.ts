@@ -106,9 +106,8 @@ export class Params {
 
   /** `name.N.Key` / `name.N.Value` pairs. */
   tags(name: string): Record<string, string> {
-    const tags: Record<string, string> = {};
-    for (const t of this.structs(name)) tags[t.required("Key")] = t.string("Value") ?? "";
-    return tags;
+    // fromEntries: a key such as __proto__ is a key like any other, not lost to the prototype.
+    return Object.fromEntries(this.structs(name).map((t) => [t.required("Key"), t.string("Value") ?? ""]));
   }
 
   /**

@@ -17,8 +17,8 @@ interface Signed {
   secret: string;
 }
 
-function sendError(reply: FastifyReply, err: Ec2Error): FastifyReply {
-  if (err.status === 401) void reply.header("connection", "close");
+function sendError(reply: FastifyReply, err: Ec2Error, close = err.status === 401): FastifyReply {
+  if (close) void reply.header("connection", "close");
   return reply.status(err.status).header("content-type", "text/xml;charset=UTF-8").header("x-amzn-requestid", reply.request.id).send(renderError(err, reply.request.id));
 }
 
@@ -46,7 +46,7 @@ export async function buildEc2Server(options: { services: Services; logger: Fast
     if (e.status >= 500 && e.code === "InternalError") req.log.error({ err }, "EC2 request failed");
     return sendError(reply, e);
   });
-  app.setNotFoundHandler((_req, reply) => sendError(reply, new Ec2Error("InvalidRequest", 404, "The EC2 endpoint takes signed POST requests at /ec2/")));
+  app.setNotFoundHandler((_req, reply) => sendError(reply, new Ec2Error("InvalidRequest", 400, "The EC2 endpoint takes signed POST requests at /ec2/")));
 
   // Who signs comes first: no body is read for a malformed, expired or unknown credential.
   app.addHook("onRequest", async (req, reply) => {
@@ -56,8 +56,11 @@ export async function buildEc2Server(options: { services: Services; logger: Fast
       if (secret === undefined) throw new Ec2Error("AuthFailure", 401, "The AWS Access Key Id you provided does not exist in our records");
       signed.set(req, { claim, secret });
     } catch (err) {
+      // Refused before its body is read: whatever it still sends is dropped, and the connection closes after the answer.
+      const e = toEc2Error(err);
+      if (e.status >= 500) req.log.error({ err }, "EC2 authentication failed");
       req.raw.resume();
-      return sendError(reply, toEc2Error(err));
+      return sendError(reply, e, true);
     }
     armBodyDeadline(req.raw);
   });

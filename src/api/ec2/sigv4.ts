@@ -7,7 +7,7 @@ import { Ec2Error } from "./ec2-error.ts";
 /** How far a request's x-amz-date may be from our clock, as AWS allows. */
 export const maxClockSkewMs = 15 * 60 * 1000;
 
-const authPattern = /^AWS4-HMAC-SHA256 Credential=([^/\s,]{1,128})\/(\d{8})\/([a-z0-9-]{1,32})\/([a-z0-9-]{1,32})\/aws4_request, ?SignedHeaders=([a-z0-9;_.-]{1,1024}), ?Signature=([0-9a-f]{64})$/;
+const authPattern = /^AWS4-HMAC-SHA256 Credential=([^/\s,]{1,128})\/(\d{8})\/([A-Za-z0-9-]{1,32})\/([a-z0-9-]{1,32})\/aws4_request, ?SignedHeaders=([a-z0-9;_.-]{1,1024}), ?Signature=([0-9a-f]{64})$/;
 
 /** What the Authorization header claims, checked for form only. */
 export interface SigV4Claim {

@@ -1,3 +1,4 @@
+import { deviceNames } from "../../core/devices.ts";
 import type { InstanceState } from "../../core/instance-state.ts";
 import type { Image, Instance, KeyPair, Snapshot, Tags, Volume } from "../../core/types.ts";
 import { accountId, zoneOf } from "./context.ts";
@@ -60,15 +61,6 @@ export function imageItem(image: Image): XmlObject {
     tagSet: tagSet(imageTags(image)),
     bootMode: "legacy-bios",
   };
-}
-
-/** Device names of an instance's volumes: the boot volume first, then data volumes in attach order (vdb, vdc, …). */
-export function deviceNames(rootDeviceName: string, volumes: Volume[]): Map<string, string> {
-  const names = new Map<string, string>();
-  const data = volumes.filter((v) => v.kind === "data").sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
-  for (const v of volumes) if (v.kind === "boot") names.set(v.id, rootDeviceName);
-  data.forEach((v, n) => names.set(v.id, `/dev/vd${String.fromCharCode(98 + n)}`));
-  return names;
 }
 
 export function instanceItem(inst: Instance, image: Image | undefined, volumes: Volume[], region: string, launchIndex: number): XmlObject {

@@ -15,8 +15,15 @@ export const set = (items: XmlValue[]): XmlValue => (items.length > 0 ? { item: 
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: "@_", suppressEmptyNode: true });
 const declaration = { "?xml": { "@_version": "1.0", "@_encoding": "UTF-8" } };
 
-/** Leaves out what is absent, as EC2 does, rather than writing empty elements. */
+/** Characters XML 1.0 cannot carry at all, even escaped. */
+const notXml = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Leaves out what is absent, as EC2 does, rather than writing empty elements; a
+ * character XML cannot carry becomes U+FFFD, so no stored string can make an answer unreadable.
+ */
 function prune(v: XmlValue): XmlValue {
+  if (typeof v === "string") return v.replace(notXml, "\uFFFD");
   if (Array.isArray(v)) return v.map(prune);
   if (v === null || typeof v !== "object") return v;
   const out: XmlObject = {};
@@ -30,5 +37,5 @@ export function renderResponse(action: string, requestId: string, body: XmlObjec
 
 /** EC2's error envelope: Response/Errors/Error/{Code,Message}, RequestID. */
 export function renderError(err: Ec2Error, requestId: string): string {
-  return builder.build({ ...declaration, Response: { Errors: { Error: { Code: err.code, Message: err.message } }, RequestID: requestId } }) as string;
+  return builder.build({ ...declaration, Response: prune({ Errors: { Error: { Code: err.code, Message: err.message } }, RequestID: requestId }) }) as string;
 }

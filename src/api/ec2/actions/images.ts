@@ -2,9 +2,10 @@ import { isId } from "../../../core/ids.ts";
 import type { Image, Tags } from "../../../core/types.ts";
 import { accountId, type Ec2Handler } from "../context.ts";
 import { Ec2Error, invalidParameter } from "../ec2-error.ts";
-import { applyFilters, paginate, type FilterFields } from "../filters.ts";
+import { applyFilters, pageOf, readPage, type FilterFields } from "../filters.ts";
 import type { Params } from "../params.ts";
-import { deviceNames, imageItem, imageTags, osStateTag } from "../wire.ts";
+import { imageItem, imageTags, osStateTag } from "../wire.ts";
+import { deviceNames, sameDevice } from "../../../core/devices.ts";
 import { set } from "../xml.ts";
 
 /** Platform tags a caller may put on CreateImage to ask for what EC2 has no field for. */
@@ -47,7 +48,7 @@ export function tagsFor(specs: Map<string, Tags>, type: string, allowed: readonl
   const tags: Tags = {};
   const platform: Tags = {};
   for (const [k, v] of Object.entries(specs.get(type) ?? {})) {
-    if (!k.startsWith("imagesmith:")) tags[k] = v;
+    if (!k.toLowerCase().startsWith("imagesmith:")) tags[k] = v;
     else if (allowed.includes(k)) platform[k] = v;
     else throw invalidParameter(`The tag ${k.slice(0, 128)} is the platform's; on ${type} only ${allowed.join(", ") || "none"} may be given`);
   }
@@ -63,16 +64,16 @@ const describeImages: Ec2Handler = (p, { services }) => {
   checkOwners(p);
   p.bool("IncludeDeprecated");
   const filters = p.filters();
-  const pageOf = (items: Image[]) => paginate(items, p);
+  const page = readPage(p);
+  p.done();
   let images = services.images.list({}).filter((i) => i.state !== "deregistered");
   if (ids.length > 0) {
     const missing = ids.filter((id) => !images.some((i) => i.id === id));
     if (missing.length > 0) throw notFound(missing);
     images = images.filter((i) => ids.includes(i.id));
   }
-  const { page, nextToken } = pageOf(applyFilters(images, filters, imageFields, imageTags));
-  p.done();
-  return { imagesSet: set(page.map(imageItem)), nextToken };
+  const { page: shown, nextToken } = pageOf(applyFilters(images, filters, imageFields, imageTags), page);
+  return { imagesSet: set(shown.map(imageItem)), nextToken };
 };
 
 const createImage: Ec2Handler = (p, { services }) => {
@@ -113,9 +114,6 @@ const createImage: Ec2Handler = (p, { services }) => {
   return { imageId: created.id };
 };
 
-/** /dev/sdb, /dev/xvdb and /dev/vdb name one disk. */
-const sameDevice = (a: string, b: string) => a.replace(/^\/dev\/(sd|xvd|vd)/, "") === b.replace(/^\/dev\/(sd|xvd|vd)/, "");
-
 function volumesByDevice(services: Parameters<Ec2Handler>[1]["services"], instanceId: string, devices: string[]): string[] {
   const inst = services.instances.get(instanceId);
   const names = deviceNames(services.images.get(inst.imageId).rootDeviceName, services.volumes.list({ instanceId }));
@@ -147,9 +145,12 @@ const registerImage: Ec2Handler = (p, { services }) => {
   checkSpecTypes(specs, ["image"]);
   const { tags, platform } = tagsFor(specs, "image", [osStateTag, "imagesmith:os-type"]);
   p.done();
-  const root = mappings.find((m) => rootDeviceName === undefined || sameDevice(m.device, rootDeviceName)) ?? mappings[0];
-  if (!root?.snapshotId) throw new Ec2Error("MissingParameter", 400, "RegisterImage needs a BlockDeviceMapping with Ebs.SnapshotId for the root device");
+  // The root disk is the guest's first virtio disk, /dev/vda (sda and xvda name it too); asking for another is refused, not ignored.
+  if (rootDeviceName !== undefined && !sameDevice(rootDeviceName, "/dev/vda")) throw invalidParameter(`RootDeviceName ${rootDeviceName.slice(0, 32)}: the root device here is /dev/vda (sda and xvda name it too)`);
   if (mappings.length > 1) throw invalidParameter("RegisterImage takes one block device mapping here: the root snapshot");
+  const root = mappings[0];
+  if (!root?.snapshotId) throw new Ec2Error("MissingParameter", 400, "RegisterImage needs a BlockDeviceMapping with Ebs.SnapshotId for the root device");
+  if (!sameDevice(root.device, rootDeviceName ?? "/dev/vda")) throw invalidParameter(`The block device mapping ${root.device.slice(0, 32)} is not the root device ${rootDeviceName ?? "/dev/vda"}`);
   const osState = platform[osStateTag];
   if (osState !== "generalized" && osState !== "specialized") {
     throw new Ec2Error("MissingParameter", 400, `Say whether the snapshot is generalized or specialized: a TagSpecification for the image with ${osStateTag}=generalized|specialized (launches never guess)`);

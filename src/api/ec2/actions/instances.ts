@@ -4,7 +4,7 @@ import type { Instance } from "../../../core/types.ts";
 import type { Services } from "../../../services/services.ts";
 import { accountId, zoneOf, type Ec2Context, type Ec2Handler } from "../context.ts";
 import { Ec2Error, invalidParameter } from "../ec2-error.ts";
-import { applyFilters, paginate, type FilterFields } from "../filters.ts";
+import { applyFilters, pageOf, readPage, type FilterFields } from "../filters.ts";
 import type { Params } from "../params.ts";
 import { ec2State, instanceItem } from "../wire.ts";
 import { set, type XmlObject } from "../xml.ts";
@@ -17,12 +17,13 @@ function checkInstanceId(id: string): string {
   return id;
 }
 
-/** The instances named, all of which must exist (EC2 names every missing one). */
+/** The instances named, once each, all of which must exist (EC2 names every missing one). */
 function named(services: Services, ids: string[]): Instance[] {
-  const found = ids.map((id) => services.instances.list().find((i) => i.id === checkInstanceId(id)));
-  const missing = ids.filter((_, n) => !found[n]);
-  if (missing.length > 0) throw new Ec2Error("InvalidInstanceID.NotFound", 400, `The instance ID '${missing.join(", ")}' does not exist`);
-  return found as Instance[];
+  const all = new Map(services.instances.list().map((i) => [i.id as string, i]));
+  const wanted = [...new Set(ids.map(checkInstanceId))];
+  const missing = wanted.filter((id) => !all.has(id));
+  if (missing.length > 0) throw new Ec2Error("InvalidInstanceID.NotFound", 400, `The instance ID '${missing.join(", ").slice(0, 512)}' does not exist`);
+  return wanted.map((id) => all.get(id) as Instance);
 }
 
 function instanceIds(p: Params, required: boolean): string[] {
@@ -47,19 +48,30 @@ const instanceFields: FilterFields<Instance> = {
   "launch-time": (i) => i.launchedAt,
 };
 
-function item(services: Services, inst: Instance, region: string, launchIndex = 0): XmlObject {
-  const image = services.images.list({}).find((x) => x.id === inst.imageId);
-  return instanceItem(inst, image, services.volumes.list({ instanceId: inst.id }), region, launchIndex);
-}
+/** Filters that need more than the instance: its image's platform, the zone. */
+const instanceFilters = (services: Services, region: string): FilterFields<Instance> => {
+  const images = imagesById(services);
+  return {
+    ...instanceFields,
+    platform: (i) => (images.get(i.imageId)?.osType === "windows" ? "windows" : undefined),
+    "availability-zone": () => zoneOf(region),
+  };
+};
+
+const imagesById = (services: Services) => new Map(services.images.list({}).map((x) => [x.id as string, x]));
 
 function reservations(services: Services, instances: Instance[], region: string): XmlObject[] {
+  const images = imagesById(services);
+  const volumes = new Map<string, ReturnType<Services["volumes"]["list"]>>();
+  for (const v of services.volumes.list({})) if (v.instanceId) volumes.set(v.instanceId, [...(volumes.get(v.instanceId) ?? []), v]);
+  const item = (inst: Instance, launchIndex: number) => instanceItem(inst, images.get(inst.imageId), volumes.get(inst.id) ?? [], region, launchIndex);
   const groups = new Map<string, Instance[]>();
   for (const i of instances) groups.set(i.reservationId, [...(groups.get(i.reservationId) ?? []), i]);
   return [...groups].map(([reservationId, members]) => ({
     reservationId,
     ownerId: accountId,
     groupSet: set([]),
-    instancesSet: set(members.map((m, n) => item(services, m, region, n))),
+    instancesSet: set(members.map((m, n) => item(m, n))),
   }));
 }
 
@@ -81,7 +93,8 @@ const runInstances: Ec2Handler = async (p, { services, region }) => {
     const size = m.int("Ebs.VolumeSize", 1, 16384);
     const snapshotId = m.string("Ebs.SnapshotId");
     const deleteOnTermination = m.bool("Ebs.DeleteOnTermination");
-    m.string("Ebs.VolumeType");
+    const type = m.string("Ebs.VolumeType");
+    if (type !== undefined && type !== "standard") throw invalidParameter(`Ebs.VolumeType ${type.slice(0, 16)}: volumes here are standard`);
     if (size === undefined && snapshotId === undefined) throw invalidParameter(`BlockDeviceMapping ${device.slice(0, 32)} needs Ebs.VolumeSize or Ebs.SnapshotId`);
     return { sizeGiB: size, snapshotId, deleteOnTermination };
   });
@@ -92,15 +105,22 @@ const runInstances: Ec2Handler = async (p, { services, region }) => {
   let userData: string | undefined;
   if (userData64 !== undefined) {
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(userData64)) throw invalidParameter("UserData must be base64-encoded");
-    userData = Buffer.from(userData64, "base64").toString("utf8");
+    try {
+      // User data is text here (cloud-config, a script): bytes that are not UTF-8 are refused rather than changed.
+      userData = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.from(userData64, "base64"));
+    } catch {
+      throw invalidParameter("UserData must be UTF-8 text once decoded (gzip-compressed user data is not served)");
+    }
   }
   const request = { imageId, instanceType, keyName, userData, tags, clientToken, dataVolumes, allowDuplicateIdentity: platform[duplicateIdentityTag] === "true" };
   let launched: Instance[];
   try {
     launched = await services.instances.run({ ...request, count: max });
   } catch (err) {
-    // As EC2: fewer than MaxCount, down to MinCount, when the host has room for no more.
-    if (!(err instanceof AppError && err.code === "INSUFFICIENT_CAPACITY") || min === max) throw err;
+    // As EC2: MinCount when the host has no room for MaxCount. A replay of a launch that
+    // fell back to MinCount meets its own token with the other count: it is replayed at MinCount.
+    const fallBack = err instanceof AppError && (err.code === "INSUFFICIENT_CAPACITY" || (err.code === "IDEMPOTENT_PARAMETER_MISMATCH" && clientToken !== undefined));
+    if (!fallBack || min === max) throw err;
     launched = await services.instances.run({ ...request, count: min });
   }
   const [reservation] = reservations(services, launched, region);
@@ -110,39 +130,44 @@ const runInstances: Ec2Handler = async (p, { services, region }) => {
 const describeInstances: Ec2Handler = (p, { services, region }) => {
   const ids = instanceIds(p, false);
   const filters = p.filters();
-  const all = ids.length > 0 ? named(services, ids) : services.instances.list();
-  const { page, nextToken } = paginate(applyFilters(all, filters, instanceFields, (i) => i.tags), p, { min: 5, max: 1000 });
+  const page = readPage(p, { min: 5, max: 1000 });
   p.done();
-  return { reservationSet: set(reservations(services, page, region)), nextToken };
+  const all = ids.length > 0 ? named(services, ids) : services.instances.list();
+  const { page: shown, nextToken } = pageOf(applyFilters(all, filters, instanceFilters(services, region), (i) => i.tags), page);
+  return { reservationSet: set(reservations(services, shown, region)), nextToken };
 };
 
 const checkStatus = { ok: "ok", impaired: "impaired", initializing: "initializing" } as const;
+/** Running as EC2 shows it: rebooting is running too. */
+const runs = (i: Instance) => ec2State(i.state).name === "running";
 
 const describeInstanceStatus: Ec2Handler = (p, { services, region }) => {
   const ids = instanceIds(p, false);
   const includeAll = p.bool("IncludeAllInstances") === true;
   const filters = p.filters();
+  const page = readPage(p, { min: 5, max: 1000 });
+  p.done();
   let all = ids.length > 0 ? named(services, ids) : services.instances.list();
-  if (!includeAll) all = all.filter((i) => i.state === "running");
-  const statusOf = (i: Instance) => (i.state === "running" ? checkStatus[i.statusCheck] : "not-applicable");
+  if (!includeAll) all = all.filter(runs);
+  const statusOf = (i: Instance) => (runs(i) ? checkStatus[i.statusCheck] : "not-applicable");
+  const systemOf = (i: Instance) => (runs(i) ? "ok" : "not-applicable");
   const fields: FilterFields<Instance> = {
     "instance-state-name": (i) => ec2State(i.state).name,
     "instance-state-code": (i) => ec2State(i.state).code,
     "instance-status.status": statusOf,
-    "system-status.status": (i) => (i.state === "running" ? "ok" : "not-applicable"),
+    "system-status.status": systemOf,
     "availability-zone": () => zoneOf(region),
   };
-  const { page, nextToken } = paginate(applyFilters(all, filters, fields, (i) => i.tags), p, { min: 5, max: 1000 });
-  p.done();
+  const { page: shown, nextToken } = pageOf(applyFilters(all, filters, fields, (i) => i.tags), page);
   const reachability = { ok: "passed", impaired: "failed", initializing: "initializing", "not-applicable": "initializing" } as const;
   return {
     instanceStatusSet: set(
-      page.map((i) => ({
+      shown.map((i) => ({
         instanceId: i.id,
         availabilityZone: zoneOf(region),
         instanceState: ec2State(i.state),
         instanceStatus: { status: statusOf(i), details: set([{ name: "reachability", status: reachability[statusOf(i)] }]) },
-        systemStatus: { status: i.state === "running" ? "ok" : "not-applicable", details: set([{ name: "reachability", status: i.state === "running" ? "passed" : "initializing" }]) },
+        systemStatus: { status: systemOf(i), details: set([{ name: "reachability", status: runs(i) ? "passed" : "initializing" }]) },
       })),
     ),
     nextToken,
@@ -164,9 +189,9 @@ const startInstances: Ec2Handler = async (p, ctx) => {
   const ids = instanceIds(p, true);
   p.string("AdditionalInfo");
   p.done();
-  // Starting what runs already succeeds and changes nothing, as in EC2.
-  const idle = ["pending", "running", "rebooting"];
-  return { instancesSet: await changeAll(ctx, ids, (i) => (idle.includes(i.state) ? i : ctx.services.instances.start(i.id))) };
+  // Starting what EC2 shows pending or running succeeds and changes nothing, as in EC2.
+  const idle = ["pending", "running"];
+  return { instancesSet: await changeAll(ctx, ids, (i) => (idle.includes(ec2State(i.state).name) ? i : ctx.services.instances.start(i.id))) };
 };
 
 const stopInstances: Ec2Handler = async (p, ctx) => {
@@ -174,16 +199,16 @@ const stopInstances: Ec2Handler = async (p, ctx) => {
   const force = p.bool("Force") === true;
   if (p.bool("Hibernate") === true) throw new Ec2Error("UnsupportedHibernationConfiguration", 400, "Hibernation is not served");
   p.done();
-  // Stopping what is stopped (or stopping) succeeds and changes nothing, as in EC2.
-  const idle = ["stopping", "stopped", "deallocated", "generalized"];
-  return { instancesSet: await changeAll(ctx, ids, (i) => (idle.includes(i.state) ? i : ctx.services.instances.stop(i.id, { force }))) };
+  // Stopping what EC2 shows stopping or stopped succeeds and changes nothing, as in EC2.
+  const idle = ["stopping", "stopped"];
+  return { instancesSet: await changeAll(ctx, ids, (i) => (idle.includes(ec2State(i.state).name) ? i : ctx.services.instances.stop(i.id, { force }))) };
 };
 
 const terminateInstances: Ec2Handler = async (p, ctx) => {
   const ids = instanceIds(p, true);
   p.done();
   const idle = ["shutting-down", "terminated"];
-  return { instancesSet: await changeAll(ctx, ids, (i) => (idle.includes(i.state) ? i : ctx.services.instances.terminate(i.id))) };
+  return { instancesSet: await changeAll(ctx, ids, (i) => (idle.includes(ec2State(i.state).name) ? i : ctx.services.instances.terminate(i.id))) };
 };
 
 const rebootInstances: Ec2Handler = async (p, ctx) => {

@@ -1,9 +1,9 @@
 import type { KeyPair } from "../../../core/types.ts";
 import type { Ec2Handler } from "../context.ts";
 import { Ec2Error, invalidParameter } from "../ec2-error.ts";
-import { applyFilters, paginate, type FilterFields } from "../filters.ts";
+import { applyFilters, pageOf, readPage, type FilterFields } from "../filters.ts";
 import type { Params } from "../params.ts";
-import { keyPairItem } from "../wire.ts";
+import { imageTags, keyPairItem } from "../wire.ts";
 import { set } from "../xml.ts";
 
 function noTags(p: Params): void {
@@ -100,14 +100,26 @@ const tagFields: FilterFields<TagRow> = {
   "resource-type": (t) => t.resourceType,
 };
 
+/** The stored tags, and the platform's os-state tag that every image shows. */
+function allTags(services: Parameters<Ec2Handler>[1]["services"]): TagRow[] {
+  const rows: TagRow[] = services.tags.list();
+  for (const image of services.images.list({}).filter((i) => i.state !== "deregistered")) {
+    for (const [key, value] of Object.entries(imageTags(image))) {
+      if (!Object.hasOwn(image.tags, key)) rows.push({ resourceId: image.id, resourceType: "image", key, value });
+    }
+  }
+  return rows;
+}
+
 const describeTags: Ec2Handler = (p, { services }) => {
-  const filters = p.filters().filter((f) => {
+  const filters = p.filters();
+  for (const f of filters) {
     if (f.name.startsWith("tag")) throw invalidParameter(`The filter '${f.name.slice(0, 64)}' is invalid for DescribeTags; use key, value, resource-id, resource-type`);
-    return true;
-  });
-  const { page, nextToken } = paginate(applyFilters(services.tags.list(), filters, tagFields, () => ({})), p, { min: 5, max: 1000 });
+  }
+  const page = readPage(p, { min: 5, max: 1000 });
   p.done();
-  return { tagSet: set(page.map((t) => ({ resourceId: t.resourceId, resourceType: t.resourceType, key: t.key, value: t.value }))), nextToken };
+  const { page: shown, nextToken } = pageOf(applyFilters(allTags(services), filters, tagFields, () => ({})), page);
+  return { tagSet: set(shown.map((t) => ({ resourceId: t.resourceId, resourceType: t.resourceType, key: t.key, value: t.value }))), nextToken };
 };
 
 export const keyAndTagActions: Record<string, Ec2Handler> = {

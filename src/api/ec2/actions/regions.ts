@@ -1,7 +1,7 @@
 import { instanceTypes, type InstanceType } from "../../../core/instance-types.ts";
 import { zoneOf, type Ec2Handler } from "../context.ts";
 import { invalidParameter } from "../ec2-error.ts";
-import { applyFilters, paginate, type FilterFields } from "../filters.ts";
+import { applyFilters, pageOf, readPage, type FilterFields } from "../filters.ts";
 import { set } from "../xml.ts";
 
 /** One region, the one the client signed for, and one zone in it: this host. */
@@ -45,9 +45,10 @@ const describeInstanceTypes: Ec2Handler = (p) => {
   const filters = p.filters();
   const unknown = names.filter((n) => !instanceTypes.some((t) => t.name === n));
   if (unknown.length > 0) throw invalidParameter(`The instance type '${unknown.join(", ").slice(0, 128)}' does not exist here; DescribeInstanceTypes lists those that do`);
-  const wanted = instanceTypes.filter((t) => names.length === 0 || names.includes(t.name));
-  const { page, nextToken } = paginate(applyFilters(wanted, filters, typeFields, () => ({})), p, { min: 5, max: 100 });
+  const request = readPage(p, { min: 5, max: 100 });
   p.done();
+  const wanted = instanceTypes.filter((t) => names.length === 0 || names.includes(t.name));
+  const { page, nextToken } = pageOf(applyFilters(wanted, filters, typeFields, () => ({})), request);
   return {
     instanceTypeSet: set(
       page.map((t) => ({

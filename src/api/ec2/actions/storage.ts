@@ -3,8 +3,9 @@ import type { Snapshot, Volume } from "../../../core/types.ts";
 import type { Services } from "../../../services/services.ts";
 import { accountId, zoneOf, type Ec2Handler } from "../context.ts";
 import { Ec2Error, invalidParameter } from "../ec2-error.ts";
-import { applyFilters, paginate, type FilterFields } from "../filters.ts";
-import { deviceNames, gib, snapshotItem, volumeItem } from "../wire.ts";
+import { applyFilters, pageOf, readPage, type FilterFields } from "../filters.ts";
+import { gib, snapshotItem, volumeItem } from "../wire.ts";
+import { deviceNames, sameDevice } from "../../../core/devices.ts";
 import { set } from "../xml.ts";
 import { tagsFor } from "./images.ts";
 
@@ -19,12 +20,16 @@ function onlyTypes(specs: Map<string, unknown>, type: string): void {
   for (const t of specs.keys()) if (t !== type) throw invalidParameter(`TagSpecification ResourceType ${t.slice(0, 32)} is not valid here; use ${type}`);
 }
 
-/** The device a volume has on its instance, if attached. */
-function deviceOf(services: Services, v: Volume): string | undefined {
-  if (!v.instanceId) return undefined;
-  const inst = services.instances.list().find((i) => i.id === v.instanceId);
-  const root = inst ? services.images.list({}).find((x) => x.id === inst.imageId)?.rootDeviceName : undefined;
-  return deviceNames(root ?? "/dev/vda", services.volumes.list({ instanceId: v.instanceId })).get(v.id);
+/** The device each attached volume has on its instance, for all volumes at once. */
+function devices(services: Services): Map<string, string> {
+  const roots = new Map(services.images.list({}).map((i) => [i.id as string, i.rootDeviceName]));
+  const byInstance = new Map<string, Volume[]>();
+  for (const v of services.volumes.list({})) if (v.instanceId) byInstance.set(v.instanceId, [...(byInstance.get(v.instanceId) ?? []), v]);
+  const names = new Map<string, string>();
+  for (const inst of services.instances.list()) {
+    for (const [id, name] of deviceNames(roots.get(inst.imageId) ?? "/dev/vda", byInstance.get(inst.id) ?? [])) names.set(id, name);
+  }
+  return names;
 }
 
 const snapshotFields: FilterFields<Snapshot> = {
@@ -54,14 +59,15 @@ const describeSnapshots: Ec2Handler = (p, { services }) => {
   for (const o of p.list("Owner")) if (o !== "self" && o !== accountId) throw invalidParameter(`Owner ${o.slice(0, 64)}: this endpoint has one account, ${accountId} (self)`);
   p.list("RestorableBy");
   const filters = p.filters();
+  const request = readPage(p, { min: 5, max: 1000 });
+  p.done();
   let all = services.snapshots.list();
   if (ids.length > 0) {
     const missing = ids.filter((id) => !all.some((s) => s.id === id));
     if (missing.length > 0) throw new Ec2Error("InvalidSnapshot.NotFound", 400, `The snapshot '${missing.join(", ")}' does not exist`);
     all = all.filter((s) => ids.includes(s.id));
   }
-  const { page, nextToken } = paginate(applyFilters(all, filters, snapshotFields, (s) => s.tags), p, { min: 5, max: 1000 });
-  p.done();
+  const { page, nextToken } = pageOf(applyFilters(all, filters, snapshotFields, (s) => s.tags), request);
   return { snapshotSet: set(page.map(snapshotItem)), nextToken };
 };
 
@@ -72,13 +78,13 @@ const deleteSnapshot: Ec2Handler = async (p, { services }) => {
   return { return: true };
 };
 
-const volumeFields = (services: Services): FilterFields<Volume> => ({
+const volumeFields = (names: Map<string, string>): FilterFields<Volume> => ({
   "volume-id": (v) => v.id,
   status: (v) => v.state,
   size: (v) => gib(v.size),
   "snapshot-id": (v) => v.baseSnapshotId,
   "attachment.instance-id": (v) => v.instanceId,
-  "attachment.device": (v) => deviceOf(services, v),
+  "attachment.device": (v) => names.get(v.id),
   "attachment.delete-on-termination": (v) => v.deleteOnTermination,
   "create-time": (v) => v.createdAt,
   "volume-type": () => "standard",
@@ -106,52 +112,62 @@ const createVolume: Ec2Handler = async (p, { services, region }) => {
 const describeVolumes: Ec2Handler = (p, { services, region }) => {
   const ids = p.list("VolumeId").map(volumeId);
   const filters = p.filters();
+  const request = readPage(p, { min: 5, max: 500 });
+  p.done();
   let all = services.volumes.list({});
   if (ids.length > 0) {
     const missing = ids.filter((id) => !all.some((v) => v.id === id));
     if (missing.length > 0) throw new Ec2Error("InvalidVolume.NotFound", 400, `The volume '${missing.join(", ")}' does not exist`);
     all = all.filter((v) => ids.includes(v.id));
   }
-  const { page, nextToken } = paginate(applyFilters(all, filters, volumeFields(services), (v) => v.tags), p, { min: 5, max: 500 });
-  p.done();
-  return { volumeSet: set(page.map((v) => volumeItem(v, deviceOf(services, v), region))), nextToken };
+  const names = devices(services);
+  const { page, nextToken } = pageOf(applyFilters(all, filters, volumeFields(names), (v) => v.tags), request);
+  return { volumeSet: set(page.map((v) => volumeItem(v, names.get(v.id), region))), nextToken };
 };
 
-const attachment = (services: Services, v: Volume, state: string) => ({
+const attachment = (v: Volume, device: string | undefined, state: string) => ({
   volumeId: v.id,
   instanceId: v.instanceId ?? undefined,
-  device: deviceOf(services, v),
+  device,
   status: state,
   attachTime: v.createdAt,
   deleteOnTermination: v.deleteOnTermination,
 });
 
-/** The device is where it lands in attach order; a different name asked for is refused rather than ignored. */
+/**
+ * Data volumes take their names by creation order (core/devices.ts): the name the
+ * volume would get is worked out first, and a different one asked for is refused
+ * before anything is attached.
+ */
 const attachVolume: Ec2Handler = (p, { services }) => {
   const id = volumeId(p.required("VolumeId"));
   const instanceId = p.required("InstanceId");
   const device = p.required("Device");
   p.done();
-  const v = services.volumes.attach(id, instanceId);
-  const given = deviceOf(services, v);
-  if (given && given.replace(/^\/dev\/(sd|xvd|vd)/, "") !== device.replace(/^\/dev\/(sd|xvd|vd)/, "")) {
-    services.volumes.detach(id);
-    throw invalidParameter(`Volume ${id} would be ${given} on ${instanceId} (data volumes take the next free name in attach order), not ${device.slice(0, 32)}`);
+  const inst = services.instances.get(instanceId);
+  const volume = services.volumes.get(id);
+  const root = services.images.list({}).find((i) => i.id === inst.imageId)?.rootDeviceName ?? "/dev/vda";
+  const would = deviceNames(root, [...services.volumes.list({ instanceId }).filter((v) => v.id !== id), volume]).get(id);
+  if (would && !sameDevice(would, device)) {
+    throw invalidParameter(`Volume ${id} would be ${would} on ${instanceId} (data volumes are named in the order they were created), not ${device.slice(0, 32)}`);
   }
-  return attachment(services, v, "attached");
+  const v = services.volumes.attach(id, instanceId);
+  return attachment(v, would, "attached");
 };
 
+/** Force and Device change nothing here: a detach needs the instance stopped, so it is always clean. */
 const detachVolume: Ec2Handler = (p, { services }) => {
   const id = volumeId(p.required("VolumeId"));
   const instanceId = p.string("InstanceId");
-  p.string("Device");
+  const device = p.string("Device");
   p.bool("Force");
   p.done();
   const before = services.volumes.get(id);
   if (instanceId !== undefined && before.instanceId !== instanceId) throw new Ec2Error("IncorrectState", 400, `Volume ${id} is not attached to ${instanceId.slice(0, 32)}`);
-  const shown = attachment(services, before, "detached");
+  const name = devices(services).get(id);
+  if (device !== undefined && name !== undefined && !sameDevice(name, device)) throw new Ec2Error("IncorrectState", 400, `Volume ${id} is ${name}, not ${device.slice(0, 32)}`);
   services.volumes.detach(id);
-  return shown;
+  return attachment(before, name, "detached");
 };
 
 const deleteVolume: Ec2Handler = async (p, { services }) => {
