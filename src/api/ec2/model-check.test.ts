@@ -244,3 +244,9 @@ test("the checker itself catches a wrong name, a wrong list item, a bad timestam
 test("empty lists are still written, as <imagesSet/>", () => {
   assert.match(renderResponse("DescribeImages", "r", { imagesSet: "" }), /<imagesSet\/>/);
 });
+
+test("a character XML cannot carry is never written: it becomes U+FFFD", () => {
+  const xml = renderResponse("DescribeTags", "r", { tagSet: { item: [{ key: "k", value: "a\u0001b\uFFFF" }] } });
+  assert.match(xml, /<value>a\uFFFDb\uFFFD<\/value>/);
+  assert.ok(parser.parse(xml));
+});

@@ -61,3 +61,10 @@ test("pages follow NextToken to the end; a forged token is refused; MaxResults i
   assert.equal(readPage(Params.parse("MaxResults=1000"), { min: 5, max: 500 }).max, 500);
   assert.throws(() => readPage(Params.parse("MaxResults=4"), { min: 5, max: 500 }), code("InvalidParameterValue"));
 });
+
+test("filters whose matching would stall the daemon are refused, not run", () => {
+  const items = Array.from({ length: 50 }, (_, n) => ({ tags: Object.fromEntries(Array.from({ length: 50 }, (_, k) => [`k${k}`, "x".repeat(255) + String(n)])) }));
+  const heavy = Array.from({ length: 10 }, () => ({ name: "tag-value", values: Array.from({ length: 200 }, () => `*${"?".repeat(250)}a*`) }));
+  assert.throws(() => applyFilters(items, heavy, {}, (i) => i.tags), code("InvalidParameterValue"));
+  assert.throws(() => applyFilters(items, Array.from({ length: 51 }, () => ({ name: "tag-key", values: ["k1"] })), {}, (i) => i.tags), code("InvalidParameterValue"));
+});
