@@ -64,14 +64,22 @@ function reservations(services: Services, instances: Instance[], region: string)
   const images = imagesById(services);
   const volumes = new Map<string, ReturnType<Services["volumes"]["list"]>>();
   for (const v of services.volumes.list({})) if (v.instanceId) volumes.set(v.instanceId, [...(volumes.get(v.instanceId) ?? []), v]);
-  const item = (inst: Instance, launchIndex: number) => instanceItem(inst, images.get(inst.imageId), volumes.get(inst.id) ?? [], region, launchIndex);
+  // An instance's launch index is its place in its whole reservation, whatever page it is on.
+  const index = new Map<string, number>();
+  const seen = new Map<string, number>();
+  for (const i of services.instances.list()) {
+    const n = seen.get(i.reservationId) ?? 0;
+    index.set(i.id, n);
+    seen.set(i.reservationId, n + 1);
+  }
+  const item = (inst: Instance) => instanceItem(inst, images.get(inst.imageId), volumes.get(inst.id) ?? [], region, index.get(inst.id) ?? 0);
   const groups = new Map<string, Instance[]>();
   for (const i of instances) groups.set(i.reservationId, [...(groups.get(i.reservationId) ?? []), i]);
   return [...groups].map(([reservationId, members]) => ({
     reservationId,
     ownerId: accountId,
     groupSet: set([]),
-    instancesSet: set(members.map((m, n) => item(m, n))),
+    instancesSet: set(members.map(item)),
   }));
 }
 
