@@ -56,6 +56,8 @@ export interface Image {
   sourceMacAddress?: string | null;
   /** How the disks were read at capture: clean (stopped), crash-consistent, or filesystems frozen by the guest agent. */
   consistency: "clean" | "crash-consistent" | "fs-frozen" | null;
+  /** The caller's idempotency token of the call that made it (EC2 CopyImage ClientToken), if any. */
+  clientToken?: string | null;
   tags: Tags;
   createdAt: string;
 }
@@ -96,6 +98,8 @@ export interface Volume {
   size: number;
   deleteOnTermination: boolean;
   path: string;
+  /** The caller's idempotency token of the call that made it (EC2 CreateVolume ClientToken), if any. */
+  clientToken?: string | null;
   tags: Tags;
   createdAt: string;
 }

@@ -7,6 +7,21 @@ const root = "snap-0000000000000000a";
 const data = "snap-0000000000000000b";
 const source = "ami-0000000000000000c";
 
+describe("Volumes.create with a client token", () => {
+  it("replays the first volume, and refuses the token for another size", async () => {
+    const t = await offlineServices();
+    try {
+      const first = await t.services.volumes.create({ sizeGiB: 1, clientToken: "vol-tok" });
+      const again = await t.services.volumes.create({ sizeGiB: 1, clientToken: "vol-tok" });
+      assert.equal(again.id, first.id);
+      assert.equal(t.services.volumes.list({}).length, 1);
+      await assert.rejects(t.services.volumes.create({ sizeGiB: 2, clientToken: "vol-tok" }), (e: Error & { code?: string }) => e.code === "IDEMPOTENT_PARAMETER_MISMATCH");
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe("Images.copy", () => {
   let t: Awaited<ReturnType<typeof offlineServices>>;
 
@@ -32,13 +47,22 @@ describe("Images.copy", () => {
   });
   afterEach(() => t.close());
 
+  it("replays a copy repeated with its client token, and refuses the token for another copy", () => {
+    const first = t.services.images.copy(source, { name: "golden-copy", clientToken: "tok-1" });
+    const again = t.services.images.copy(source, { name: "golden-copy", clientToken: "tok-1" });
+    assert.equal(again.id, first.id);
+    assert.equal(t.services.images.list({}).filter((i) => i.name === "golden-copy").length, 1);
+    assert.throws(() => t.services.images.copy(source, { name: "other", clientToken: "tok-1" }), (e: Error & { code?: string }) => e.code === "IDEMPOTENT_PARAMETER_MISMATCH");
+  });
+
   it("makes a new available image on the same snapshots, with the source's metadata under a new name", () => {
     const copy = t.services.images.copy(source, { name: "golden-copy", tags: { env: "test" } });
     const src = t.services.images.get(source);
     assert.notEqual(copy.id, source);
     assert.equal(copy.state, "available");
     assert.deepEqual(t.services.images.get(copy.id), copy, "recorded as returned");
-    const { id: _a, name: _b, tags, createdAt: _c, ...rest } = copy;
+    // The client token is the copy call's own, not the source's metadata.
+    const { id: _a, name: _b, tags, createdAt: _c, clientToken: _h, ...rest } = copy;
     const { id: _d, name: _e, tags: _f, createdAt: _g, ...expected } = src;
     assert.deepEqual(rest, expected, "mappings, osState, default user, source instance and MAC, consistency kept");
     assert.deepEqual(tags, { env: "test" }, "the source's tags only when asked");

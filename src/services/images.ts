@@ -8,6 +8,7 @@ import { publicMessage } from "../core/public-message.ts";
 import { runDetached } from "./background.ts";
 import { conflict, gone, notFound } from "../core/errors.ts";
 import { checkDescription, checkImageName } from "../core/input-rules.ts";
+import { repeatedCall } from "./client-tokens.ts";
 import { newId, type ImageId } from "../core/ids.ts";
 import { checkTags, userTags, withTags } from "../core/tag-rules.ts";
 import type { Image, Operation, OsState, OsType, Tags } from "../core/types.ts";
@@ -44,6 +45,8 @@ export interface CopyImageRequest {
   tags?: Tags;
   /** Take the source's tags too (EC2 CopyImageTags); tags given here win over them. */
   copyTags?: boolean;
+  /** EC2's ClientToken: a copy repeated with it returns the first copy. */
+  clientToken?: string;
 }
 
 export interface ImageFilter {
@@ -144,6 +147,8 @@ export class Images {
   copy(sourceId: string, req: CopyImageRequest): Image {
     // All in one transaction: the source cannot be deregistered, nor the name taken, between the checks and the insert.
     return this.ctx.catalog.transaction(() => {
+      const again = repeatedCall(this.ctx.catalog.images.list(), req.clientToken, (i) => i.name === req.name && i.blockDeviceMappings[0]?.snapshotId === this.get(sourceId).blockDeviceMappings[0]?.snapshotId, "image copy");
+      if (again) return again;
       const source = this.launchable(sourceId, "copy");
       this.checkNameFree(req.name, req.description);
       const copy = imageRecord({
@@ -162,6 +167,7 @@ export class Images {
         sourceMacAddress: source.sourceMacAddress,
         consistency: source.consistency,
         tags: withTags(req.copyTags ? userTags(source.tags) : {}, req.tags ?? {}),
+        clientToken: req.clientToken ?? null,
       });
       this.ctx.catalog.images.insert(copy);
       return copy;

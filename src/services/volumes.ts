@@ -6,6 +6,7 @@ import { publicMessage } from "../core/public-message.ts";
 import { newId, type InstanceId, type SnapshotId, type VolumeId } from "../core/ids.ts";
 import { checkTags } from "../core/tag-rules.ts";
 import type { Operation, Snapshot, Tags, Volume } from "../core/types.ts";
+import { repeatedCall } from "./client-tokens.ts";
 import { paths, type ServiceContext } from "./context.ts";
 import type { Operations } from "./operations.ts";
 import type { CaptureSource, Snapshots } from "./snapshots.ts";
@@ -20,6 +21,8 @@ export interface NewVolume {
   instanceId?: InstanceId | null;
   deleteOnTermination?: boolean;
   tags?: Tags;
+  /** EC2's ClientToken (standalone volumes): a create repeated with it returns the first volume. */
+  clientToken?: string;
 }
 
 export class Volumes {
@@ -93,8 +96,15 @@ export class Volumes {
   }
 
   async create(req: NewVolume): Promise<Volume> {
-    const volume = this.draft({ ...req, instanceId: null });
-    this.ctx.catalog.volumes.insert(volume);
+    const same = (v: Volume) => v.baseSnapshotId === (req.snapshotId ?? null) && (req.snapshotId !== undefined || v.size === (req.sizeGiB ?? 0) * GiB);
+    const { volume, again } = this.ctx.catalog.transaction(() => {
+      const earlier = repeatedCall(this.ctx.catalog.volumes.list(), req.clientToken, same, "volume");
+      if (earlier) return { volume: earlier, again: true };
+      const fresh = { ...this.draft({ ...req, instanceId: null }), clientToken: req.clientToken ?? null };
+      this.ctx.catalog.volumes.insert(fresh);
+      return { volume: fresh, again: false };
+    });
+    if (again) return volume;
     try {
       return await this.makeFile(volume);
     } catch (err) {

@@ -171,9 +171,9 @@ const copyImage: Ec2Handler = (p, { services }) => {
   const specs = p.tagSpecs();
   checkSpecTypes(specs, ["image"]);
   const { tags } = tagsFor(specs, "image", []);
-  p.string("ClientToken");
+  const clientToken = p.string("ClientToken");
   p.done();
-  const image = services.images.copy(source, { name, description, tags, copyTags });
+  const image = services.images.copy(source, { name, description, tags, copyTags, clientToken });
   return { imageId: image.id };
 };
 

@@ -103,9 +103,9 @@ const createVolume: Ec2Handler = async (p, { services, region }) => {
   const specs = p.tagSpecs();
   onlyTypes(specs, "volume");
   const { tags } = tagsFor(specs, "volume", []);
-  p.string("ClientToken");
+  const clientToken = p.string("ClientToken");
   p.done();
-  const v = await services.volumes.create({ sizeGiB, snapshotId: snapshot, tags });
+  const v = await services.volumes.create({ sizeGiB, snapshotId: snapshot, tags, clientToken });
   return volumeItem(v, undefined, region);
 };
 
