@@ -1,4 +1,5 @@
 import { AppError } from "../../core/errors.ts";
+import { idPrefixes, isId, type IdKind } from "../../core/ids.ts";
 
 /** An error in EC2's own terms: its code, and the HTTP status EC2 answers it with. */
 export class Ec2Error extends Error {
@@ -14,6 +15,12 @@ export class Ec2Error extends Error {
 
 export const invalidParameter = (message: string) => new Ec2Error("InvalidParameterValue", 400, message);
 export const missingParameter = (name: string) => new Ec2Error("MissingParameter", 400, `The request must contain the parameter ${name}`);
+
+/** A check of one kind of id, with EC2's Malformed code for it; it returns the id. */
+export const idChecker = (kind: IdKind, code: string) => (id: string) => {
+  if (!isId(kind, id)) throw new Ec2Error(code, 400, `Invalid id: "${id.slice(0, 64)}" (expecting "${idPrefixes[kind]}-" and 17 hexadecimal digits)`);
+  return id;
+};
 
 /** Our stable codes, as the EC2 codes clients look for. Any other 4xx becomes InvalidParameterValue. */
 const ec2Codes: Record<string, string> = {

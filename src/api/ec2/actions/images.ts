@@ -1,7 +1,6 @@
-import { isId } from "../../../core/ids.ts";
 import type { Image, Tags } from "../../../core/types.ts";
 import { accountId, type Ec2Handler } from "../context.ts";
-import { Ec2Error, invalidParameter } from "../ec2-error.ts";
+import { Ec2Error, idChecker, invalidParameter } from "../ec2-error.ts";
 import { applyFilters, pageOf, readPage, type FilterFields } from "../filters.ts";
 import type { Params } from "../params.ts";
 import { imageItem, imageTags, osStateTag } from "../wire.ts";
@@ -30,16 +29,18 @@ const imageFields: FilterFields<Image> = {
   "block-device-mapping.device-name": (i) => i.blockDeviceMappings.map((m) => m.deviceName),
 };
 
-export function checkImageId(id: string): string {
-  if (!isId("image", id)) throw new Ec2Error("InvalidAMIID.Malformed", 400, `Invalid id: "${id.slice(0, 64)}" (expecting "ami-" and 17 hexadecimal digits)`);
-  return id;
-}
+export const checkImageId = idChecker("image", "InvalidAMIID.Malformed");
 
 const notFound = (ids: string[]) => new Ec2Error("InvalidAMIID.NotFound", 400, `The image id '[${ids.join(", ")}]' does not exist`);
 
-/** Owners and executable-by: everything here is the caller's own. */
-function checkOwners(p: Params): void {
+/** Owner.N: everything here is the caller's own. */
+export function checkOwners(p: Params): void {
   for (const o of p.list("Owner")) if (o !== "self" && o !== accountId) throw invalidParameter(`Owner ${o.slice(0, 64)}: this endpoint has one account, ${accountId} (self)`);
+}
+
+/** Owners and executable-by, of images. */
+function checkImageOwners(p: Params): void {
+  checkOwners(p);
   for (const e of p.list("ExecutableBy")) if (e !== "self" && e !== "all" && e !== accountId) throw invalidParameter(`ExecutableBy ${e.slice(0, 64)} is not an account here`);
 }
 
@@ -61,7 +62,7 @@ function checkSpecTypes(specs: Map<string, Tags>, types: string[]): void {
 
 const describeImages: Ec2Handler = (p, { services }) => {
   const ids = p.list("ImageId").map(checkImageId);
-  checkOwners(p);
+  checkImageOwners(p);
   p.bool("IncludeDeprecated");
   const filters = p.filters();
   const page = readPage(p);

@@ -1,9 +1,8 @@
 import { AppError } from "../../../core/errors.ts";
-import { isId } from "../../../core/ids.ts";
 import type { Instance } from "../../../core/types.ts";
 import type { Services } from "../../../services/services.ts";
 import { accountId, zoneOf, type Ec2Context, type Ec2Handler } from "../context.ts";
-import { Ec2Error, invalidParameter } from "../ec2-error.ts";
+import { Ec2Error, idChecker, invalidParameter } from "../ec2-error.ts";
 import { applyFilters, pageOf, readPage, type FilterFields } from "../filters.ts";
 import type { Params } from "../params.ts";
 import { ec2State, instanceItem } from "../wire.ts";
@@ -12,10 +11,7 @@ import { checkImageId, tagsFor } from "./images.ts";
 
 const duplicateIdentityTag = "imagesmith:allow-duplicate-identity";
 
-function checkInstanceId(id: string): string {
-  if (!isId("instance", id)) throw new Ec2Error("InvalidInstanceID.Malformed", 400, `Invalid id: "${id.slice(0, 64)}" (expecting "i-" and 17 hexadecimal digits)`);
-  return id;
-}
+const checkInstanceId = idChecker("instance", "InvalidInstanceID.Malformed");
 
 /** The instances named, once each, all of which must exist (EC2 names every missing one). */
 function named(services: Services, ids: string[]): Instance[] {

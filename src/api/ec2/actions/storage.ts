@@ -1,20 +1,15 @@
-import { isId } from "../../../core/ids.ts";
 import type { Snapshot, Volume } from "../../../core/types.ts";
 import type { Services } from "../../../services/services.ts";
 import { accountId, zoneOf, type Ec2Handler } from "../context.ts";
-import { Ec2Error, invalidParameter } from "../ec2-error.ts";
+import { Ec2Error, idChecker, invalidParameter } from "../ec2-error.ts";
 import { applyFilters, pageOf, readPage, type FilterFields } from "../filters.ts";
 import { gib, snapshotItem, volumeItem } from "../wire.ts";
 import { deviceNames, sameDevice } from "../../../core/devices.ts";
 import { set } from "../xml.ts";
-import { tagsFor } from "./images.ts";
+import { checkOwners, tagsFor } from "./images.ts";
 
-const checkId = (kind: "snapshot" | "volume", code: string) => (id: string) => {
-  if (!isId(kind, id)) throw new Ec2Error(code, 400, `Invalid id: "${id.slice(0, 64)}"`);
-  return id;
-};
-const snapshotId = checkId("snapshot", "InvalidSnapshotID.Malformed");
-const volumeId = checkId("volume", "InvalidVolumeID.Malformed");
+const snapshotId = idChecker("snapshot", "InvalidSnapshotID.Malformed");
+const volumeId = idChecker("volume", "InvalidVolumeID.Malformed");
 
 function onlyTypes(specs: Map<string, unknown>, type: string): void {
   for (const t of specs.keys()) if (t !== type) throw invalidParameter(`TagSpecification ResourceType ${t.slice(0, 32)} is not valid here; use ${type}`);
@@ -56,7 +51,7 @@ const createSnapshot: Ec2Handler = (p, { services }) => {
 
 const describeSnapshots: Ec2Handler = (p, { services }) => {
   const ids = p.list("SnapshotId").map(snapshotId);
-  for (const o of p.list("Owner")) if (o !== "self" && o !== accountId) throw invalidParameter(`Owner ${o.slice(0, 64)}: this endpoint has one account, ${accountId} (self)`);
+  checkOwners(p);
   p.list("RestorableBy");
   const filters = p.filters();
   const request = readPage(p, { min: 5, max: 1000 });
