@@ -117,15 +117,33 @@ export async function spawnDaemon(
 ): Promise<{ url: string; pid: number; client: Client; token: string; cli: TestDaemon["cli"]; kill: (signal: NodeJS.Signals) => Promise<void> }> {
   const { spawn } = await import("node:child_process");
   const { openSync } = await import("node:fs");
-  const log = options.logFile ? openSync(options.logFile, "a") : "ignore";
+  const log = options.logFile ? openSync(options.logFile, "a") : "pipe";
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawn("node", [join(repoRoot, "bin/imagesmith.js"), "--data-dir", dataDir, "serve", "--listen", `127.0.0.1:${port}`, "--ec2-listen", "off", "--accel", "tcg", ...(options.extraArgs ?? [])], {
     stdio: ["ignore", log, log],
     env: { ...process.env, IMAGESMITH_LOG_LEVEL: options.logFile ? "info" : "warn" },
   });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  await waitFor("the daemon to answer", async () => (await fetch(`${url}/v1/health`).then((r) => r.ok, () => false)) || undefined, 60_000);
+  // Without a log file, the last few KiB the daemon printed are kept, to say why it never answered.
+  let tail = "";
+  const keep = (chunk: Buffer) => (tail = (tail + chunk.toString("utf8")).slice(-8192));
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  let exitedWith: string | undefined;
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", (code, signal) => {
+      exitedWith = signal ?? String(code);
+      resolve();
+    }),
+  );
+  const answered = async () => {
+    if (exitedWith !== undefined) throw new Error(`The daemon exited (${exitedWith}) before it answered:\n${tail}`);
+    return (await fetch(`${url}/v1/health`).then((r) => r.ok, () => false)) || undefined;
+  };
+  await waitFor("the daemon to answer", answered, 60_000).catch((err: Error) => {
+    child.kill("SIGKILL");
+    throw new Error(`${err.message}${exitedWith === undefined && tail ? `; it printed:\n${tail}` : ""}`);
+  });
   const token = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();
   return {
     url,

@@ -303,39 +303,46 @@ export class Instances {
   /** After a daemon restart: find running VMs again, finish or fail what was under way. */
   async recover(): Promise<void> {
     for (const inst of this.ctx.catalog.instances.list()) {
-      if (inst.state === "shutting-down") {
-        await this.finishTermination(inst.id);
-        continue;
-      }
-      if (!liveStates.includes(inst.state)) continue;
-      const vm = await this.ctx.hypervisor.reattach(this.spec(inst), inst.runtime);
-      if (vm && !inst.runtime?.pid) {
-        // Started, but the daemon died before recording its pid: record it now.
-        inst.runtime = { ...vm.runtime, consoleOffset: inst.runtime?.consoleOffset ?? 0 };
-        this.save(inst);
-      }
-      if (vm) {
-        this.ctx.log.info({ instanceId: inst.id, pid: vm.runtime.pid }, "reattached to running VM");
-        await this.ctx.guestEndpoints.open(inst.id, this.spec(inst).guestSocket, (r) => this.onGuestReport(inst.id, r));
-        const undone = await vm.undoInterruptedFreeze().catch((err: unknown) => [`could not check: ${(err as Error).message}`]);
-        if (undone.length > 0) this.ctx.log.warn({ instanceId: inst.id, undone }, "a snapshot was interrupted while the VM was paused or frozen");
-        if (inst.state === "pending" || inst.state === "rebooting") {
-          // The daemon died between starting (or resetting) the VM and recording it: it runs.
-          this.change(inst.id, "boot", { ...notReady, stateReason: null });
-        }
-        this.supervise(inst.id, vm, inst.runtime?.consoleOffset ?? 0);
-        if (inst.state === "stopping") runDetached(this.ctx.log, `shutdown of ${inst.id}`, vm.shutdown(this.ctx.settings.shutdownTimeoutMs));
-      } else if (inst.state === "pending" && !inst.runtime?.pid && (inst.runtime || (await fileSize(this.configDrivePath(inst.id))) > 0)) {
-        // Interrupted after its config drive was written, or as it booted: boot it.
-        this.bootInBackground(inst.id);
-      } else if (inst.state === "pending" && !inst.runtime?.pid) {
-        this.save({ ...inst, state: "shutting-down" });
-        await this.finishTermination(inst.id, "The daemon stopped while the instance was being launched, before its VM started");
-      } else {
-        this.save({ ...inst, state: "stopped", runtime: null, ...notReady, stateReason: "The VM process ended while the daemon was down" });
-      }
+      // One instance that cannot be recovered must not keep the daemon from starting.
+      await this.recoverOne(inst).catch((err: unknown) => {
+        this.ctx.log.error({ instanceId: inst.id, err: (err as Error).message }, "could not recover the instance after a restart");
+      });
     }
     this.purgeTerminated();
+  }
+
+  private async recoverOne(inst: Instance): Promise<void> {
+    if (inst.state === "shutting-down") {
+      await this.finishTermination(inst.id);
+      return;
+    }
+    if (!liveStates.includes(inst.state)) return;
+    const vm = await this.ctx.hypervisor.reattach(this.spec(inst), inst.runtime);
+    if (vm && !inst.runtime?.pid) {
+      // Started, but the daemon died before recording its pid: record it now.
+      inst.runtime = { ...vm.runtime, consoleOffset: inst.runtime?.consoleOffset ?? 0 };
+      this.save(inst);
+    }
+    if (vm) {
+      this.ctx.log.info({ instanceId: inst.id, pid: vm.runtime.pid }, "reattached to running VM");
+      await this.ctx.guestEndpoints.open(inst.id, this.spec(inst).guestSocket, (r) => this.onGuestReport(inst.id, r));
+      const undone = await vm.undoInterruptedFreeze().catch((err: unknown) => [`could not check: ${(err as Error).message}`]);
+      if (undone.length > 0) this.ctx.log.warn({ instanceId: inst.id, undone }, "a snapshot was interrupted while the VM was paused or frozen");
+      if (inst.state === "pending" || inst.state === "rebooting") {
+        // The daemon died between starting (or resetting) the VM and recording it: it runs.
+        this.change(inst.id, "boot", { ...notReady, stateReason: null });
+      }
+      this.supervise(inst.id, vm, inst.runtime?.consoleOffset ?? 0);
+      if (inst.state === "stopping") runDetached(this.ctx.log, `shutdown of ${inst.id}`, vm.shutdown(this.ctx.settings.shutdownTimeoutMs));
+    } else if (inst.state === "pending" && !inst.runtime?.pid && (inst.runtime || (await fileSize(this.configDrivePath(inst.id))) > 0)) {
+      // Interrupted after its config drive was written, or as it booted: boot it.
+      this.bootInBackground(inst.id);
+    } else if (inst.state === "pending" && !inst.runtime?.pid) {
+      this.save({ ...inst, state: "shutting-down" });
+      await this.finishTermination(inst.id, "The daemon stopped while the instance was being launched, before its VM started");
+    } else {
+      this.save({ ...inst, state: "stopped", runtime: null, ...notReady, stateReason: "The VM process ended while the daemon was down" });
+    }
   }
 
   /** Stops supervising without touching the VMs: they keep running for the next daemon. */
@@ -507,8 +514,10 @@ export class Instances {
     this.vms.delete(id);
     if (vm) await vm.kill();
     else {
+      // Its VM is killed before its volumes go: with the boot volume gone, an earlier
+      // termination killed it already and died before recording the end.
       const inst = this.get(id);
-      const orphan = await this.ctx.hypervisor.reattach(this.spec(inst), inst.runtime);
+      const orphan = this.ctx.catalog.volumes.get(inst.bootVolumeId) ? await this.ctx.hypervisor.reattach(this.spec(inst), inst.runtime) : null;
       await orphan?.kill();
     }
     for (const v of this.ctx.catalog.volumes.list().filter((x) => x.instanceId === id)) {
