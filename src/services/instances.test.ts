@@ -73,6 +73,28 @@ describe("Instances", () => {
     assert.match(after.stateReason ?? "", /The VM process ended while the daemon was down/);
   });
 
+  it("finishes a termination that a crash interrupted after its volumes were deleted, and still starts", async () => {
+    let reattached = 0;
+    t = await offlineServices({ reattach: async () => void reattached++ });
+    // No boot volume record: the first termination deleted it, then the daemon died.
+    t.catalog.instances.insert(records.instance(id, { state: "shutting-down", stateReason: "User initiated termination", runtime }));
+    await t.services.instances.recover();
+    const after = t.services.instances.get(id);
+    assert.deepEqual([after.state, after.stateReason, after.runtime], ["terminated", "User initiated termination", null]);
+    assert.equal(reattached, 0, "no VM is looked for: it was killed before its volumes went");
+  });
+
+  it("logs an instance it cannot recover and recovers the others", async () => {
+    t = await offlineServices({ reattach: async () => undefined });
+    const broken = "i-0000000000000000b";
+    t.catalog.instances.insert(records.instance(broken, { state: "running", runtime, bootVolumeId: "vol-0000000000000000f" as never }));
+    t.catalog.volumes.insert(records.volume("vol-00000000000000000", { kind: "boot" }));
+    t.catalog.instances.insert(records.instance(id, { state: "running", runtime }));
+    await t.services.instances.recover();
+    assert.equal(t.services.instances.get(id).state, "stopped", "the recoverable one is recovered");
+    assert.equal(t.services.instances.get(broken).state, "running", "the broken one is left as it was, and logged");
+  });
+
   it("stops waiting at once for an instance that is terminated", async () => {
     t = await offlineServices();
     t.catalog.instances.insert(records.instance(id, { state: "terminated" }));
