@@ -12,6 +12,8 @@ fi
 debian_packages=(
   qemu-system-x86 qemu-utils            # the hypervisor and qemu-img
   libguestfs-tools linux-image-amd64    # offline guest filesystems; libguestfs needs a kernel in /boot
+  libhivex-bin libwin-hivex-perl        # Windows registry hives: hivexget, hivexregedit (--export, --merge)
+  ntfs-3g                               # NTFS for libguestfs on Windows disks (mkntfs in the synthetic test disks)
   e2fsprogs busybox-static dropbear-bin # the tiny test guest: ext4 root, busybox, SSH server,
   qemu-guest-agent                      # and the guest agent it carries (filesystem freeze)
   syslinux mtools dosfstools fdisk kmod cpio gzip # its boot partition, MBR and initramfs
