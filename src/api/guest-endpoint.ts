@@ -109,13 +109,13 @@ export class HttpGuestEndpoints implements GuestEndpoints {
       if (file === "password" && version !== undefined && passwordVersions.has(version)) return this.password(handlers, state, req, res);
       if (method !== "GET") return answer(res, 405, "method not allowed\n");
       if (version === undefined) return answer(res, 200, versions.join("\n"));
-      const userData = handlers.metadata().userData;
+      const metadata = handlers.metadata();
       if (file === undefined) {
-        const names = ["meta_data.json", ...(passwordVersions.has(version) ? ["password"] : []), ...(userData !== null ? ["user_data"] : [])];
+        const names = ["meta_data.json", ...(passwordVersions.has(version) ? ["password"] : []), ...(metadata.userData !== null ? ["user_data"] : [])];
         return answer(res, 200, names.join("\n"));
       }
-      if (file === "meta_data.json") return answer(res, 200, openstackMetaData(handlers.metadata(), this.options.availabilityZone ?? openstackDefaultZone), "application/json");
-      if (file === "user_data" && userData !== null) return answer(res, 200, userData, "application/octet-stream");
+      if (file === "meta_data.json") return answer(res, 200, openstackMetaData(metadata, this.options.availabilityZone ?? openstackDefaultZone), "application/json");
+      if (file === "user_data" && metadata.userData !== null) return answer(res, 200, metadata.userData, "application/octet-stream");
       return answer(res, 404, "not found\n");
     }
     if (method === "GET" && path === "/imagesmith/admin-password") {

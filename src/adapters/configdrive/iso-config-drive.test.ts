@@ -73,6 +73,7 @@ describe("IsoConfigDrive", () => {
     assert.equal(files.get("openstack/latest/user_data"), userData);
     assert.equal(files.get("unattend.xml"), "<unattend/>\n");
     await assert.rejects(stat(`${iso}.tmp`), "the temporary file was renamed");
+    assert.equal((await stat(iso)).mode & 0o777, 0o600);
   });
 
   it("writes a NoCloud drive as before: label cidata and its four files", async () => {

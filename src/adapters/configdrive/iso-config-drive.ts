@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -35,6 +35,8 @@ export class IsoConfigDrive implements ConfigDrive {
       }
       const tmp = `${path}.tmp`;
       await run("xorriso", ["-as", "mkisofs", "-quiet", "-V", config2 ? "config-2" : "cidata", "-J", "-r", "-o", tmp, dir]);
+      // The drive may hold an answer file with the admin password: readable by the daemon (and its QEMU) only.
+      await chmod(tmp, 0o600);
       await rename(tmp, path);
     } finally {
       await rm(dir, { recursive: true, force: true });
