@@ -56,6 +56,12 @@ export interface VmSpec {
   runDir: string;
   /** The unix socket QEMU forwards the guest's endpoint address to. */
   guestSocket: string;
+  /**
+   * "default": the endpoint at 10.0.2.100 (cloud-init's phone-home). "link-local-metadata":
+   * the guest's network is 169.254.169.0/24 so that 169.254.169.254, where cloudbase-init
+   * and EC2-style agents look, can be forwarded (Windows guests).
+   */
+  network: "default" | "link-local-metadata";
 }
 
 /** A running VM the daemon supervises. */
@@ -97,6 +103,8 @@ export interface Hypervisor {
 }
 
 export interface ConfigDriveContent {
+  /** "nocloud": label cidata, for cloud-init. "config-2": OpenStack's, for cloudbase-init (Windows). */
+  format: "nocloud" | "config-2";
   instanceId: string;
   hostname: string | null;
   publicKeys: string[];
@@ -107,6 +115,8 @@ export interface ConfigDriveContent {
   macAddress: string;
   /** Where the guest phones home when cloud-init has finished (vendor-data), or null. */
   phoneHomeUrl: string | null;
+  /** The rendered unattend.xml, put at the root of a config-2 drive; null for none (and for nocloud). */
+  answerFile: string | null;
 }
 
 /** Offline work on a guest disk (libguestfs). */
@@ -118,23 +128,45 @@ export interface GuestTools {
 }
 
 /** What a guest told the platform over its own endpoint. */
-export interface GuestReport {
-  kind: "phone-home";
-  /** The instance id the guest says it is; the endpoint serves one instance, so this is only checked. */
-  claimedInstanceId: string | null;
+export type GuestReport =
+  | {
+      kind: "phone-home";
+      /** The instance id the guest says it is; the endpoint serves one instance, so this is only checked. */
+      claimedInstanceId: string | null;
+      hostname: string | null;
+    }
+  /** cloudbase-init's POST: base64 of the password RSA-encrypted with the instance's key (checked: base64, at most 4096 chars). */
+  | { kind: "password"; passwordData: string }
+  /** Our answer file's confirmation that the admin password is set. */
+  | { kind: "password-set" };
+
+/** What the OpenStack metadata service tells a guest (meta_data.json, user_data). */
+export interface GuestMetadata {
+  uuid: string;
   hostname: string | null;
+  /** Key name to OpenSSH public key; cloudbase-init encrypts the password with the first. */
+  publicKeys: Record<string, string>;
+  userData: string | null;
+}
+
+/** What an instance's endpoint asks the daemon, and tells it. */
+export interface GuestHandlers {
+  onReport(report: GuestReport): void;
+  /** The plaintext admin password to serve once (the service wipes it after), or null: 404. */
+  adminPassword(): string | null;
+  metadata(): GuestMetadata;
 }
 
 /** Per-instance endpoints that a guest reaches from inside its VM (QEMU guestfwd to a unix socket). */
 export interface GuestEndpoints {
-  /** Serves this instance's guest on socketPath; what it reports goes to onReport. */
-  open(instanceId: string, socketPath: string, onReport: (report: GuestReport) => void): Promise<void>;
+  /** Serves this instance's guest on socketPath, with these handlers only: the socket is its identity. */
+  open(instanceId: string, socketPath: string, handlers: GuestHandlers): Promise<void>;
   close(instanceId: string): Promise<void>;
   closeAll(): Promise<void>;
 }
 
 export interface ConfigDrive {
-  /** Writes a NoCloud (label cidata) ISO to path. */
+  /** Writes a NoCloud (label cidata) or an OpenStack config-2 ISO to path, as content.format says. */
   build(path: string, content: ConfigDriveContent): Promise<void>;
 }
 

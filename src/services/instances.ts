@@ -8,7 +8,7 @@ import { publicMessage } from "../core/public-message.ts";
 import { transitionInstance, type InstanceAction, type InstanceState } from "../core/instance-state.ts";
 import { checkTags } from "../core/tag-rules.ts";
 import { defaultInstanceType, findInstanceType } from "../core/instance-types.ts";
-import type { GuestReport, Vm, VmSpec } from "../core/ports.ts";
+import type { GuestHandlers, GuestMetadata, GuestReport, Vm, VmSpec } from "../core/ports.ts";
 import type { AdminPasswordMode, Instance, Tags, Volume } from "../core/types.ts";
 import { runDetached } from "./background.ts";
 import { matchesTags } from "./filters.ts";
@@ -282,6 +282,8 @@ export class Instances {
 
   /** What the guest said on its own endpoint: a phone-home counts once, for this instance only. */
   private onGuestReport(id: string, report: GuestReport): void {
+    // The password channel (cloudbase-init's POST, the answer file's confirmation) is not wired yet.
+    if (report.kind !== "phone-home") return;
     const inst = this.ctx.catalog.instances.get(id);
     if (!inst || !liveStates.includes(inst.state) || inst.phoneHome?.at) return;
     this.ctx.log.info({ instanceId: id, hostname: report.hostname }, "the guest phoned home");
@@ -292,6 +294,23 @@ export class Instances {
     if (vm && !this.readyWatchers.has(id) && (now.statusCheck !== "ok" || !now.adminPassword.setAt)) {
       runDetached(this.ctx.log, `readiness of ${id}`, this.settle(id, vm, { via: "phone-home", agentUp: false, passwordLine: false }));
     }
+  }
+
+  /** What this instance's endpoint serves and reports to: the same identity as its config drive. */
+  private guestHandlers(id: string): GuestHandlers {
+    return { onReport: (r) => this.onGuestReport(id, r), adminPassword: () => null, metadata: () => this.guestMetadata(id) };
+  }
+
+  private guestMetadata(id: string): GuestMetadata {
+    const inst = this.get(id);
+    const key = inst.keyName ? this.ctx.catalog.keyPairs.list().find((k) => k.name === inst.keyName) : undefined;
+    const seed = seedFor(inst, this.images.get(inst.imageId), key?.publicKey ?? null, null);
+    return {
+      uuid: seed?.instanceId ?? inst.id,
+      hostname: seed?.hostname ?? null,
+      publicKeys: Object.fromEntries((seed?.publicKeys ?? []).map((k) => [inst.keyName ?? "default", k])),
+      userData: seed?.userData ?? null,
+    };
   }
 
   terminate(id: string): Instance {
@@ -325,7 +344,7 @@ export class Instances {
     }
     if (vm) {
       this.ctx.log.info({ instanceId: inst.id, pid: vm.runtime.pid }, "reattached to running VM");
-      await this.ctx.guestEndpoints.open(inst.id, this.spec(inst).guestSocket, (r) => this.onGuestReport(inst.id, r));
+      await this.ctx.guestEndpoints.open(inst.id, this.spec(inst).guestSocket, this.guestHandlers(inst.id));
       const undone = await vm.undoInterruptedFreeze().catch((err: unknown) => [`could not check: ${(err as Error).message}`]);
       if (undone.length > 0) this.ctx.log.warn({ instanceId: inst.id, undone }, "a snapshot was interrupted while the VM was paused or frozen");
       if (inst.state === "pending" || inst.state === "rebooting") {
@@ -393,7 +412,7 @@ export class Instances {
     if (!inst) return;
     const spec = this.spec(inst);
     // The endpoint listens before the guest can reach it.
-    await this.ctx.guestEndpoints.open(id, spec.guestSocket, (r) => this.onGuestReport(id, r));
+    await this.ctx.guestEndpoints.open(id, spec.guestSocket, this.guestHandlers(id));
     const vm = await this.ctx.hypervisor.start(spec);
     if (this.get(id).state !== "pending") {
       await vm.kill(); // stopped or terminated while QEMU was starting
@@ -573,6 +592,7 @@ export class Instances {
       consoleLog: this.consoleLog(inst.id),
       runDir: this.instanceDir(inst.id),
       guestSocket: join(this.instanceDir(inst.id), "guest.sock"),
+      network: "default",
     };
   }
 

@@ -46,9 +46,10 @@ export function checkIdentity(image: Image, count: number, liveFromImage: Instan
 export function seedFor(inst: Instance, image: Image, publicKey: string | null, password: ConfigDriveContent["password"]): ConfigDriveContent | null {
   if (image.osState === "specialized") {
     if (!image.sourceInstanceId) return null;
-    return { instanceId: image.sourceInstanceId, hostname: null, publicKeys: [], userData: inst.userData, password: null, macAddress: inst.macAddress, phoneHomeUrl: null };
+    return { format: "nocloud", instanceId: image.sourceInstanceId, hostname: null, publicKeys: [], userData: inst.userData, password: null, macAddress: inst.macAddress, phoneHomeUrl: null, answerFile: null };
   }
   return {
+    format: "nocloud",
     instanceId: inst.id,
     hostname: inst.hostname,
     publicKeys: publicKey ? [publicKey] : [],
@@ -56,6 +57,7 @@ export function seedFor(inst: Instance, image: Image, publicKey: string | null, 
     password,
     macAddress: inst.macAddress,
     phoneHomeUrl,
+    answerFile: null,
   };
 }
 

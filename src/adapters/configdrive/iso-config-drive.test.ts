@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { execFile } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
 import type { ConfigDriveContent } from "../../core/ports.ts";
+import { IsoConfigDrive } from "./iso-config-drive.ts";
 import { metaData, networkConfig, vendorData } from "./nocloud-files.ts";
 
-const base: ConfigDriveContent = { instanceId: "i-1", hostname: "web-1", publicKeys: ["ssh-ed25519 AAAA k"], userData: null, password: null, macAddress: "52:54:00:ab:cd:ef", phoneHomeUrl: null };
+const run = promisify(execFile);
+const base: ConfigDriveContent = { format: "nocloud", answerFile: null, instanceId: "i-1", hostname: "web-1", publicKeys: ["ssh-ed25519 AAAA k"], userData: null, password: null, macAddress: "52:54:00:ab:cd:ef", phoneHomeUrl: null };
 
 describe("NoCloud seed files", () => {
   it("meta-data holds instance-id, local-hostname and public-keys, and never a password", () => {
@@ -29,5 +36,52 @@ describe("NoCloud seed files", () => {
 
   it("network-config matches the NIC by the MAC imagesmith assigned, not by a name", () => {
     assert.equal(networkConfig(base), 'version: 2\nethernets:\n  eth0:\n    match:\n      macaddress: "52:54:00:ab:cd:ef"\n    set-name: eth0\n    dhcp4: true\n');
+  });
+});
+
+describe("IsoConfigDrive", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "imagesmith-iso-test-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The volume label and the files of an ISO, read back with xorriso. */
+  async function readBack(iso: string): Promise<{ label: string; files: Map<string, string> }> {
+    const out = join(dir, "out");
+    await rm(out, { recursive: true, force: true });
+    const { stdout } = await run("xorriso", ["-indev", iso, "-pvd_info"], { encoding: "utf8" });
+    await run("xorriso", ["-osirrox", "on", "-indev", iso, "-extract", "/", out]);
+    const files = new Map<string, string>();
+    for (const name of await readdir(out, { recursive: true })) {
+      const p = join(out, name);
+      if ((await stat(p)).isFile()) files.set(name, await readFile(p, "utf8"));
+    }
+    return { label: /^Volume Id\s*:\s*(\S+)/m.exec(stdout)?.[1] ?? "", files };
+  }
+
+  it("writes a config-2 drive: label config-2, meta_data.json, user_data and unattend.xml", async () => {
+    const iso = join(dir, "config-2.iso");
+    const userData = "<powershell>\r\nWrite-Host hi\r\n</powershell>\r\n";
+    await new IsoConfigDrive().build(iso, { ...base, format: "config-2", userData, answerFile: "<unattend/>\n", password: { user: "Administrator", hash: "$6$s$h" } });
+    const { label, files } = await readBack(iso);
+    assert.equal(label, "config-2");
+    assert.deepEqual([...files.keys()].sort(), ["openstack/latest/meta_data.json", "openstack/latest/user_data", "unattend.xml"]);
+    assert.equal((JSON.parse(files.get("openstack/latest/meta_data.json") ?? "") as { uuid: string }).uuid, "i-1");
+    assert.equal(files.get("openstack/latest/user_data"), userData);
+    assert.equal(files.get("unattend.xml"), "<unattend/>\n");
+    await assert.rejects(stat(`${iso}.tmp`), "the temporary file was renamed");
+    assert.equal((await stat(iso)).mode & 0o777, 0o600);
+  });
+
+  it("writes a NoCloud drive as before: label cidata and its four files", async () => {
+    const iso = join(dir, "cidata.iso");
+    await new IsoConfigDrive().build(iso, base);
+    const { label, files } = await readBack(iso);
+    assert.equal(label, "cidata");
+    assert.deepEqual([...files.keys()].sort(), ["meta-data", "network-config", "user-data", "vendor-data"]);
+    assert.equal(files.get("meta-data"), metaData(base));
   });
 });

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { VmSpec } from "../../core/ports.ts";
 import { qemuArgs } from "./qemu-args.ts";
 
-const spec = {
+const spec: VmSpec = {
   instanceId: "i-0123456789abcdef0",
   vcpus: 2,
   memoryMiB: 512,
@@ -14,6 +15,7 @@ const spec = {
   consoleLog: "/d/console.log",
   runDir: "/d",
   guestSocket: "/d/guest.sock",
+  network: "default",
 };
 const paths = { qmpSocket: "/d/qmp.sock", qgaSocket: "/d/qga.sock", pidFile: "/d/qemu.pid" };
 const after = (args: string[], flag: string) => args.filter((_, i) => args[i - 1] === flag);
@@ -53,6 +55,12 @@ describe("qemuArgs()", () => {
   it("forwards the guest endpoint's address to the instance's own socket, and nothing else", () => {
     assert.deepEqual(after(qemuArgs(spec, "tcg", paths), "-netdev"), ["user,id=net0,guestfwd=tcp:10.0.2.100:80-cmd:socat STDIO UNIX-CONNECT:/d/guest.sock"]);
     assert.throws(() => qemuArgs({ ...spec, guestSocket: "/d/a,b.sock" }, "tcg", paths));
+  });
+
+  it("gives a Windows guest the link-local network, with 169.254.169.254:80 forwarded to its own socket", () => {
+    const args = qemuArgs({ ...spec, network: "link-local-metadata" }, "tcg", paths);
+    assert.deepEqual(after(args, "-netdev"), ["user,id=net0,net=169.254.169.0/24,guestfwd=tcp:169.254.169.254:80-cmd:socat STDIO UNIX-CONNECT:/d/guest.sock"]);
+    assert.throws(() => qemuArgs({ ...spec, network: "link-local-metadata", guestSocket: "/d/a b.sock" }, "tcg", paths));
   });
 
   it("attaches the config drive read-only as a CD-ROM, and none when there is none", () => {

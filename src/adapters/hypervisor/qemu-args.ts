@@ -1,4 +1,4 @@
-import { guestEndpoint } from "../../core/guest-contract.ts";
+import { guestEndpoint, metadataEndpoint } from "../../core/guest-contract.ts";
 import type { VmSpec } from "../../core/ports.ts";
 
 export type Accelerator = "kvm" | "tcg";
@@ -13,10 +13,17 @@ export interface QemuPaths {
  * QEMU user networking, with the guest endpoint's address forwarded to this
  * instance's own unix socket: QEMU spawns socat for each guest connection.
  * The path is the daemon's own (no commas, which -netdev would split on).
+ * A Windows guest looks for its metadata at 169.254.169.254, which QEMU
+ * forwards only from inside its network: that guest's network is
+ * 169.254.169.0/24 (QEMU refuses the guestfwd on the default 10.0.2.0/24).
  */
-function userNetwork(guestSocket: string): string {
-  if (/[,\s'"]/.test(guestSocket)) throw new Error("the guest socket path must not hold commas, spaces or quotes");
-  return `user,id=net0,guestfwd=tcp:${guestEndpoint.host}:${guestEndpoint.port}-cmd:socat STDIO UNIX-CONNECT:${guestSocket}`;
+function userNetwork(spec: VmSpec): string {
+  if (/[,\s'"]/.test(spec.guestSocket)) throw new Error("the guest socket path must not hold commas, spaces or quotes");
+  const socat = `cmd:socat STDIO UNIX-CONNECT:${spec.guestSocket}`;
+  if (spec.network === "link-local-metadata") {
+    return `user,id=net0,net=${metadataEndpoint.net},guestfwd=tcp:${metadataEndpoint.host}:${metadataEndpoint.port}-${socat}`;
+  }
+  return `user,id=net0,guestfwd=tcp:${guestEndpoint.host}:${guestEndpoint.port}-${socat}`;
 }
 
 /** The qemu-system-x86_64 command line for one instance. */
@@ -35,7 +42,7 @@ export function qemuArgs(spec: VmSpec, accel: Accelerator, paths: QemuPaths): st
     "-qmp", `unix:${paths.qmpSocket},server=on,wait=off`,
     "-drive", `file=${spec.bootDisk},if=none,id=boot,format=qcow2,discard=unmap`,
     "-device", "virtio-blk-pci,drive=boot,bootindex=0",
-    "-netdev", userNetwork(spec.guestSocket),
+    "-netdev", userNetwork(spec),
     "-device", `virtio-net-pci,netdev=net0,mac=${spec.macAddress},romfile=`,
     // The guest agent's channel: answered only by guests that run qemu-ga.
     "-device", "virtio-serial-pci",
