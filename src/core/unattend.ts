@@ -6,7 +6,7 @@
 // (adapters/guest/unattend-xml.ts).
 import { badRequest } from "./errors.ts";
 import { isId } from "./ids.ts";
-import { componentSchema, walkSetting } from "./unattend-schema.ts";
+import { componentSchema, walkGroup, type GroupNode } from "./unattend-schema.ts";
 
 export type Pass = "generalize" | "specialize" | "oobeSystem";
 export type Arch = "amd64" | "x86" | "arm64";
@@ -101,13 +101,14 @@ export function checkAnswerFile(f: AnswerFile): void {
       if (c.publicKeyToken !== publicKeyToken) throw refuse(`${where}: publicKeyToken must be ${publicKeyToken}`);
       if (c.language !== "neutral") throw refuse(`${where}: language must be neutral`);
       if (c.versionScope !== "nonSxS") throw refuse(`${where}: versionScope must be nonSxS`);
+      if (typeof c.settings !== "object" || c.settings === null || Array.isArray(c.settings)) throw refuse(`${where}: expected settings`);
       const passes = settingPasses[c.name] as Record<string, readonly Pass[]>;
       for (const name of Object.keys(c.settings)) {
         if (!Object.hasOwn(passes, name)) throw refuse(`${where}/${name}: unknown setting`);
         const allowed = passes[name] as readonly Pass[];
         if (!allowed.includes(p.pass)) throw refuse(`${where}/${name}: not allowed in the ${p.pass} pass (only ${allowed.join(", ")})`);
       }
-      walkSetting(where, componentSchema[c.name] as NonNullable<(typeof componentSchema)[string]>, c.settings);
+      walkGroup(where, componentSchema[c.name] as GroupNode, c.settings);
     }
   }
 }
