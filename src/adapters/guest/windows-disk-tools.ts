@@ -226,11 +226,12 @@ async function readFacts(systemHive: string, softwareHive: string, disk: string)
 
 /** The RADIUS clients and remote RADIUS server groups of an NPS configuration (System32\ias\ias.xml). */
 export function parseIas(data: Buffer, disk: string): WindowsFacts["radius"] {
+  if (data.length > iasLimit) throw new Error(`The NPS configuration ias.xml on ${disk} is larger than ${iasLimit} bytes: refused`);
   const text = data[0] === 0xff && data[1] === 0xfe ? data.subarray(2).toString("utf16le") : data.toString("utf8");
   let doc: unknown;
   try {
     // No entities: a configuration file needs none, and their expansion is a way to blow up.
-    doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "@_", processEntities: false }).parse(text);
+    doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "@_", processEntities: false }).parse(text, true);
   } catch (err) {
     throw new Error(`The NPS configuration ias.xml on ${disk} is not XML: ${(err as Error).message}`);
   }
