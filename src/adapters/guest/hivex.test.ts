@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseExport } from "./hivex.ts";
+import { parseExport, valueOf } from "./hivex.ts";
 import { parseIas } from "./windows-disk-tools.ts";
 
 const utf16 = (s: string) => [...Buffer.from(`${s}\0`, "utf16le")].map((b) => b.toString(16).padStart(2, "0")).join(",");
@@ -40,6 +40,14 @@ describe("parseExport()", () => {
     assert.deepEqual([...keys.keys()], ["", "Sub\\Deeper"]);
     assert.deepEqual([...(keys.get("")?.keys() ?? [])], ["\\DosDevices\\C:"]);
     assert.equal(keys.get("Sub\\Deeper")?.get("X"), 10);
+  });
+
+  it("finds values by name without case, as Windows does", () => {
+    const key = parseExport('[HKLM\\K]\n"Deny_Read"=dword:00000001\n', "HKLM\\K").get("");
+    assert.equal(valueOf(key, "deny_read"), 1);
+    assert.equal(valueOf(key, "Deny_Read"), 1);
+    assert.equal(valueOf(key, "Deny_Write"), undefined);
+    assert.equal(valueOf(undefined, "Deny_Read"), undefined);
   });
 });
 

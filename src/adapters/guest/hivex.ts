@@ -25,6 +25,15 @@ export async function exportKey(hive: string, key: string): Promise<Map<string, 
   return parseExport(stdout, `HKLM\\${key}`);
 }
 
+/** A value by name, which the registry compares without case (as Windows does); undefined when absent. */
+export function valueOf(key: RegistryKey | undefined, name: string): RegistryValue | undefined {
+  if (!key) return undefined;
+  if (key.has(name)) return key.get(name);
+  const lower = name.toLowerCase();
+  for (const [n, v] of key) if (n.toLowerCase() === lower) return v;
+  return undefined;
+}
+
 /** Parses hivexregedit's .reg output, keys named relative to base. */
 export function parseExport(text: string, base: string): Map<string, RegistryKey> {
   const keys = new Map<string, RegistryKey>();

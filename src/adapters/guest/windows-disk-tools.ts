@@ -5,7 +5,7 @@ import { XMLParser } from "fast-xml-parser";
 import type { WindowsTools } from "../../core/ports.ts";
 import type { WindowsFacts, WindowsInspection } from "../../core/windows.ts";
 import { GuestfishSession, quote } from "./guestfish-session.ts";
-import { exportKey, setDword } from "./hivex.ts";
+import { exportKey, setDword, valueOf } from "./hivex.ts";
 
 /** Larger than any real hive (SOFTWARE reaches a few hundred MiB): a bigger file is not a hive to read. */
 const hiveLimit = 1024 << 20;
@@ -176,7 +176,7 @@ async function removeAnswerFiles(g: GuestfishSession, root: Root): Promise<strin
 
 /** ControlSet00N from Select\Current: the set Windows boots with. */
 async function currentControlSet(systemHive: string, disk: string): Promise<string> {
-  const current = (await exportKey(systemHive, "Select")).get("")?.get("Current");
+  const current = valueOf((await exportKey(systemHive, "Select")).get(""), "Current");
   if (typeof current !== "number" || current < 1 || current > 999) throw new Error(`The SYSTEM hive of ${disk} has no valid Select\\Current`);
   return `ControlSet${String(current).padStart(3, "0")}`;
 }
@@ -200,25 +200,27 @@ async function readFacts(systemHive: string, softwareHive: string, disk: string)
     exportKey(softwareHive, "Microsoft\\Windows NT\\CurrentVersion\\ProfileList"),
   ]);
   const facts = noFacts();
-  facts.productType = options.get("")?.get("ProductType") ?? null;
-  facts.cdromStart = cdrom.get("")?.get("Start") ?? null;
+  facts.productType = valueOf(options.get(""), "ProductType") ?? null;
+  facts.cdromStart = valueOf(cdrom.get(""), "Start") ?? null;
   for (const [key, names] of [["", ["Deny_All"]], [cdDvdClass, ["Deny_Read", "Deny_Execute"]]] as const) {
-    const values = [...(removable.entries())].find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1];
+    // Registry key names are case-insensitive; the path reported is the hive's own spelling.
+    const [name, values] = [...removable.entries()].find(([k]) => k.toLowerCase() === key.toLowerCase()) ?? ["", undefined];
     for (const value of names) {
-      if (values?.has(value)) facts.removableStorageDeny.push({ key: `HKLM\\SOFTWARE\\${removableStorage}${key ? `\\${key}` : ""}`, value, data: values.get(value) ?? null });
+      const data = valueOf(values, value);
+      if (data !== undefined) facts.removableStorageDeny.push({ key: `HKLM\\SOFTWARE\\${removableStorage}${name ? `\\${name}` : ""}`, value, data });
     }
   }
   for (const path of store.keys()) {
     const [parent, pkg, ...deeper] = path.split("\\");
     if (!parent || !pkg || deeper.length > 0) continue;
-    if (parent === "Applications") facts.appxProvisioned.push(pkg);
+    if (parent.toLowerCase() === "applications") facts.appxProvisioned.push(pkg);
     else if (/^S-1-5-/.test(parent)) facts.appxPerUser.push({ sid: parent, packageFullName: pkg });
   }
   for (const [name, values] of features) {
-    if (name !== "" && !name.includes("\\")) facts.serverFeatures.push({ name, installState: values.get("InstallState") ?? null });
+    if (name !== "" && !name.includes("\\")) facts.serverFeatures.push({ name, installState: valueOf(values, "InstallState") ?? null });
   }
   for (const [sid, values] of profiles) {
-    const path = values.get("ProfileImagePath");
+    const path = valueOf(values, "ProfileImagePath");
     if (/^S-1-5-21-[\d-]+$/.test(sid)) facts.localProfiles.push({ sid, path: typeof path === "string" ? path : "" });
   }
   return facts;
