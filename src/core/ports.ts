@@ -1,5 +1,6 @@
 // Ports: what the services need from the outside world. Adapters implement them.
 import type { AccessKey, Image, Instance, KeyPair, Operation, Snapshot, Volume, VmRuntime } from "./types.ts";
+import type { WindowsFacts, WindowsInspection } from "./windows.ts";
 
 export interface Repo<T extends { id: string }> {
   get(id: string): T | undefined;
@@ -125,6 +126,13 @@ export interface GuestTools {
   generalize(disk: string, options: { removeUser: string | null }): Promise<void>;
   /** What a generalized disk must not hold; an empty list when clean. */
   findLeftovers(disk: string): Promise<string[]>;
+}
+
+/** Offline reading and changing of Windows disks (libguestfs and hivex). */
+export interface WindowsTools {
+  inspect(disks: Array<{ file: string; format: string }>): Promise<Array<{ windows: WindowsInspection | null; facts: WindowsFacts | null }>>;
+  removeLeftoverAnswerFiles(disk: string): Promise<string[]>;   // qcow2; returns guest paths deleted
+  generalize(disk: string): Promise<void>;                       // qcow2; fDenyTSConnections=1 in current control set + Panther leftovers deleted
 }
 
 /** What a guest told the platform over its own endpoint. */
