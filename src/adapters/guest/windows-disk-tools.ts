@@ -31,8 +31,11 @@ export class WindowsDiskTools implements WindowsTools {
 
   async inspect(disks: Array<{ file: string; format: string }>): Promise<Array<{ windows: WindowsInspection | null; facts: WindowsFacts | null }>> {
     if (disks.length === 0) return [];
-    const work = await mkdtemp(join(tmpdir(), "imagesmith-windows-")); // mode 0700: hives hold secrets
     const g = this.open(disks, true, `the disks ${disks.map((d) => d.file).join(", ")}`);
+    const work = await mkdtemp(join(tmpdir(), "imagesmith-windows-")).catch(async (err: unknown) => {
+      await g.kill();
+      throw err;
+    }); // mode 0700: hives hold secrets
     try {
       const first = await g.sections(["run", g.mark("devices"), "list-devices", g.mark("partitions"), "list-partitions", g.mark("roots"), "inspect-os"]);
       const devices = first.get("devices") ?? [];
