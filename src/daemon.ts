@@ -7,6 +7,7 @@ import { SqliteCatalog } from "./adapters/catalog/sqlite-catalog.ts";
 import { chooseAccelerator } from "./adapters/hypervisor/kvm-probe.ts";
 import { QemuHypervisor } from "./adapters/hypervisor/qemu-hypervisor.ts";
 import { LinuxGuestTools } from "./adapters/guest/linux-guest-tools.ts";
+import { WindowsDiskTools } from "./adapters/guest/windows-disk-tools.ts";
 import { FsChunkStore, FsManifestStore } from "./adapters/chunkstore/fs-chunk-store.ts";
 import { FileSecretBox } from "./adapters/crypto/secret-box.ts";
 import { makePrivate } from "./adapters/fs/private-dir.ts";
@@ -89,6 +90,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     configDrive: new IsoConfigDrive(),
     guestEndpoints: new HttpGuestEndpoints(log),
     guestTools: new LinuxGuestTools(accelerator),
+    windowsTools: new WindowsDiskTools(accelerator),
     chunks: new FsChunkStore(paths.store(dataDir), options.compression ?? "none"),
     manifests: new FsManifestStore(paths.store(dataDir)),
     secrets,

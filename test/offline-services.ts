@@ -28,6 +28,7 @@ export async function offlineServices(options: { reattach?: Hypervisor["reattach
     configDrive: { build: offline("a config drive") },
     guestEndpoints: { open: async () => undefined, close: async () => undefined, closeAll: async () => undefined },
     guestTools: { generalize: offline("guest tools"), findLeftovers: offline("guest tools") },
+    windowsTools: { inspect: offline("Windows tools"), removeLeftoverAnswerFiles: offline("Windows tools"), generalize: offline("Windows tools") },
     chunks: new MemoryChunkStore(),
     manifests: manifestStore,
     secrets: await FileSecretBox.open(dataDir),

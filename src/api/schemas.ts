@@ -64,6 +64,23 @@ export const AccessKeyCreated = Type.Object({
 });
 export const AccessKeysList = Type.Object({ accessKeys: Type.Array(AccessKey) });
 
+const WindowsInspection = Type.Object({
+  productName: Type.String(),
+  majorVersion: Type.Integer(),
+  minorVersion: Type.Integer(),
+  installationType: Type.String({ description: "Server or Client" }),
+  arch: Type.String({ description: "x86_64, i386 or aarch64" }),
+  hostname: nullable(Type.String({ description: "Services\\Tcpip\\Parameters\\Hostname in the current control set" })),
+  systemRoot: Type.String(),
+});
+export const PreflightFinding = Type.Object({
+  code: Type.String(),
+  severity: Type.Enum(["blocking", "warning"]),
+  where: Type.String(),
+  message: Type.String(),
+  fix: Type.String(),
+});
+
 export const Image = Type.Object({
   id: Type.String(),
   name: Type.String(),
@@ -82,6 +99,9 @@ export const Image = Type.Object({
   ),
   sourceInstanceId: nullable(Type.String()),
   consistency: nullable(Type.Enum(["clean", "crash-consistent", "fs-frozen"])),
+  windows: Type.Optional(nullable(WindowsInspection)),
+  generalizations: Type.Optional(Type.Integer({ description: "generalizations (Sysprep runs) in the image's lineage; Sysprep stops at 1001" })),
+  imageType: Type.Optional(nullable(Type.Enum(["general", "custom"], { description: "a generalized Windows image: general recreates the default user with a new password at each launch; custom keeps it" }))),
   tags: Tags,
   createdAt: Type.String(),
 });
@@ -100,6 +120,8 @@ export const ImagesPost = Type.Object(
     excludeVolumeIds: Type.Optional(Type.Array(Type.String({ pattern: idPattern("volume") }))),
     tags: Type.Optional(Tags),
     snapshotTags: Type.Optional(Tags),
+    force: Type.Optional(Type.Boolean({ description: "a generalized Windows capture despite blocking Sysprep preflight findings" })),
+    imageType: Type.Optional(Type.Enum(["general", "custom"], { description: "a generalized Windows image: general (default) or custom, as OCI" })),
   },
   strict,
 );
@@ -125,6 +147,10 @@ export const ImageCopyPost = Type.Object(
   strict,
 );
 export const ImageDeregisterPost = Type.Object({ deleteSnapshots: Type.Optional(Type.Boolean()) }, strict);
+export const ImagePreflightPost = Type.Object(
+  { fix: Type.Optional(Type.Boolean({ description: "a stopped instance's disk only: delete the leftover Panther answer files" })) },
+  strict,
+);
 export const ImageExportPost = Type.Object({ format: Type.Enum(["raw", "qcow2", "vhd", "vmdk", "vdi"]) }, strict);
 export const ImagesImportQuery = Type.Object(
   {
@@ -248,6 +274,11 @@ export const InstancePasswordData = Type.Object({
   instanceId: Type.String(),
   passwordData: Type.String({ description: "base64 of the password encrypted with the key pair's RSA key, PKCS#1 v1.5" }),
   timestamp: nullable(Type.String()),
+});
+export const InstanceCredentials = Type.Object({
+  instanceId: Type.String(),
+  username: Type.String(),
+  password: Type.String({ description: "made at launch; stored only sealed, shown to authenticated callers" }),
 });
 export const InstanceConsole = Type.Object({ instanceId: Type.String(), output: Type.String(), timestamp: Type.String() });
 

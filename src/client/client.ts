@@ -179,6 +179,16 @@ export class Client {
     return this.request("GET", `/v1/instances/${encodeURIComponent(id)}/password-data`);
   }
 
+  /** OCI's GetInstanceDefaultCredentials: an instance of a general Windows image. */
+  async credentials(id: string): Promise<{ instanceId: string; username: string; password: string }> {
+    return this.request("GET", `/v1/instances/${encodeURIComponent(id)}/credentials`);
+  }
+
+  /** The Sysprep preflight of a Windows image or a stopped instance's disk: an operation whose result lists the findings. */
+  preflight(id: string, fix: boolean): Promise<Operation> {
+    return this.request("POST", `/v1/images/${encodeURIComponent(id)}/preflight`, { json: { fix } });
+  }
+
   exportImage(id: string, format: ImageExportPost["format"]): Promise<Operation> {
     return this.request("POST", `/v1/images/${encodeURIComponent(id)}/export`, { json: { format } });
   }

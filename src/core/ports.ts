@@ -1,6 +1,7 @@
 // Ports: what the services need from the outside world. Adapters implement them.
-import type { AccessKey, Image, Instance, KeyPair, Operation, Snapshot, Volume, VmRuntime } from "./types.ts";
+import type { AnswerFile } from "./unattend.ts";
 import type { WindowsFacts, WindowsInspection } from "./windows.ts";
+import type { AccessKey, Image, Instance, KeyPair, Operation, Snapshot, Volume, VmRuntime } from "./types.ts";
 
 export interface Repo<T extends { id: string }> {
   get(id: string): T | undefined;
@@ -109,6 +110,8 @@ export interface ConfigDriveContent {
   instanceId: string;
   hostname: string | null;
   publicKeys: string[];
+  /** The key pair's name, for config-2's public_keys map (absent: numbered). */
+  keyName?: string | null;
   userData: string | null;
   /** The default user's new password as a crypt(3) SHA-512 hash; never the plaintext. */
   password: { user: string; hash: string } | null;
@@ -116,8 +119,8 @@ export interface ConfigDriveContent {
   macAddress: string;
   /** Where the guest phones home when cloud-init has finished (vendor-data), or null. */
   phoneHomeUrl: string | null;
-  /** The rendered unattend.xml, put at the root of a config-2 drive; null for none (and for nocloud). */
-  answerFile: string | null;
+  /** The answer file, validated; rendered as unattend.xml at the root of a config-2 drive. Null for none (and for nocloud). */
+  answerFile: AnswerFile | null;
 }
 
 /** Offline work on a guest disk (libguestfs). */
@@ -128,11 +131,20 @@ export interface GuestTools {
   findLeftovers(disk: string): Promise<string[]>;
 }
 
-/** Offline reading and changing of Windows disks (libguestfs and hivex). */
+/** Offline work on a Windows disk (libguestfs inspection, hivex on its hives). */
 export interface WindowsTools {
+  /**
+   * What inspection and the hives say about each disk, in one appliance launch, read-only.
+   * The format is given, never probed. Null: no Windows root found on that disk.
+   */
   inspect(disks: Array<{ file: string; format: string }>): Promise<Array<{ windows: WindowsInspection | null; facts: WindowsFacts | null }>>;
-  removeLeftoverAnswerFiles(disk: string): Promise<string[]>;   // qcow2; returns guest paths deleted
-  generalize(disk: string): Promise<void>;                       // qcow2; fDenyTSConnections=1 in current control set + Panther leftovers deleted
+  /** Deletes answer files left in Panther (they outrank ours) on a qcow2; returns the guest paths that went. */
+  removeLeftoverAnswerFiles(disk: string): Promise<string[]>;
+  /**
+   * The offline part of generalizing a qcow2: the BeforeSysprep RDP lock
+   * (fDenyTSConnections = 1 in the current control set) and the Panther leftovers gone.
+   */
+  generalize(disk: string): Promise<void>;
 }
 
 /** What a guest told the platform over its own endpoint. */

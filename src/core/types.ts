@@ -1,5 +1,6 @@
 import type { AccessKeyId, ImageId, InstanceId, KeyPairId, OperationId, ReservationId, SnapshotId, VolumeId } from "./ids.ts";
 import type { InstanceState } from "./instance-state.ts";
+import type { WindowsInspection } from "./windows.ts";
 
 export type OsType = "linux" | "windows";
 export type OsState = "generalized" | "specialized";
@@ -58,6 +59,15 @@ export interface Image {
   consistency: "clean" | "crash-consistent" | "fs-frozen" | null;
   /** The caller's idempotency token of the call that made it (EC2 CopyImage ClientToken), if any. */
   clientToken?: string | null;
+  /** What libguestfs inspection found on a Windows root disk (null: not found, or not Windows). */
+  windows?: WindowsInspection | null;
+  /** Generalizations (Sysprep runs) in this image's lineage, counted by imagesmith: Sysprep stops at 1001. */
+  generalizations?: number;
+  /**
+   * OCI's choice for a generalized Windows image: general recreates the default user with a
+   * new random password at each launch (instance get-credentials); custom keeps the user and its password.
+   */
+  imageType?: "general" | "custom" | null;
   tags: Tags;
   createdAt: string;
 }
@@ -122,6 +132,12 @@ export interface AdminPassword {
   passwordData: string | null;
   /** When the guest reported the password set. */
   setAt: string | null;
+  /**
+   * Windows: the password sealed by the SecretBox for the guest's answer file to fetch from
+   * its own endpoint. Specify: wiped once the guest reports it set. Random on an OCI general
+   * image: kept sealed, for get-credentials.
+   */
+  sealedForGuest?: string | null;
 }
 
 /**

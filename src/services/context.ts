@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { Catalog, ChunkStore, ConfigDrive, GuestEndpoints, GuestTools, Hypervisor, ManifestStore, SecretBox } from "../core/ports.ts";
+import type { Catalog, ChunkStore, ConfigDrive, GuestEndpoints, GuestTools, Hypervisor, WindowsTools, ManifestStore, SecretBox } from "../core/ports.ts";
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -30,6 +30,7 @@ export interface ServiceContext {
   configDrive: ConfigDrive;
   guestEndpoints: GuestEndpoints;
   guestTools: GuestTools;
+  windowsTools: WindowsTools;
   chunks: ChunkStore;
   manifests: ManifestStore;
   secrets: SecretBox;

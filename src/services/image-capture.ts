@@ -6,6 +6,8 @@ import { publicMessage } from "../core/public-message.ts";
 import { checkTags } from "../core/tag-rules.ts";
 import type { SnapshotId } from "../core/ids.ts";
 import type { BlockDeviceMapping, Image, Operation, Snapshot, Tags, Volume } from "../core/types.ts";
+import type { WindowsInspection } from "../core/windows.ts";
+import { sysprepRunLimit } from "../core/windows-preflight.ts";
 import { paths, type ServiceContext } from "./context.ts";
 import { imageRecord, type Images } from "./images.ts";
 import type { Instances } from "./instances.ts";
@@ -15,6 +17,7 @@ import type { Operations } from "./operations.ts";
 import type { Snapshots } from "./snapshots.ts";
 import type { VmRegistry } from "./vm-registry.ts";
 import type { Volumes } from "./volumes.ts";
+import type { WindowsImages } from "./windows-images.ts";
 
 export interface CreateImageRequest {
   instanceId: string;
@@ -27,6 +30,10 @@ export interface CreateImageRequest {
   excludeVolumeIds?: string[];
   tags?: Tags;
   snapshotTags?: Tags;
+  /** A generalized Windows capture despite blocking Sysprep preflight findings. */
+  force?: boolean;
+  /** A generalized Windows image: general (default) or custom, as OCI. */
+  imageType?: "general" | "custom";
 }
 
 const capturable = ["running", "stopped", "deallocated", "generalized"];
@@ -41,6 +48,7 @@ export class ImageCapture {
     private readonly volumes: Volumes,
     private readonly snapshots: Snapshots,
     private readonly vms: VmRegistry,
+    private readonly windows: WindowsImages,
   ) {}
 
   create(req: CreateImageRequest): { image: Image; operation: Operation } {
@@ -58,6 +66,9 @@ export class ImageCapture {
     checkTags(req.snapshotTags ?? {}); // now, not when the snapshots are made
     const source = this.images.get(inst.imageId);
     const generalized = req.generalize === true || inst.state === "generalized";
+    const windows = source.osType === "windows";
+    if (req.imageType && !(windows && generalized)) throw badRequest("IMAGE_TYPE_NOT_EXPECTED", "An image type (general or custom) is chosen only for a generalized Windows image");
+    if (generalized) checkSysprepCount(source);
     const image = imageRecord({
       name: req.name,
       description: req.description,
@@ -71,6 +82,8 @@ export class ImageCapture {
       blockDeviceMappings: [],
       sourceInstanceId: inst.id,
       sourceMacAddress: inst.macAddress,
+      generalizations: (source.generalizations ?? 0) + (generalized ? 1 : 0),
+      imageType: windows && generalized ? (req.imageType ?? "general") : null,
       tags: req.tags,
     });
     // The name check and the insert in one transaction: two creates with one name cannot both pass.
@@ -116,7 +129,10 @@ export class ImageCapture {
       }
       // 2. Generalize the copy offline; the source instance is never touched.
       const boot = copies[0];
-      if (req.generalize && boot) {
+      let windows: Pick<Image, "windows"> = {};
+      if (image.osType === "windows" && boot) {
+        windows = { windows: await this.windowsOffline(image, boot.file, req, opId) };
+      } else if (req.generalize && boot) {
         this.ops.progress(opId, 10, "Generalizing a copy of the boot volume (virt-sysprep)");
         await this.ctx.guestTools.generalize(boot.file, { removeUser: req.removeUser ? image.defaultUser : null });
         this.ops.progress(opId, 40, "Scanning the generalized copy for identity and secrets");
@@ -148,7 +164,7 @@ export class ImageCapture {
           deleteOnTermination: n === 0 ? true : volume.deleteOnTermination,
         });
       }
-      const done: Image = { ...this.images.get(image.id), state: "available", blockDeviceMappings: mappings, consistency };
+      const done: Image = { ...this.images.get(image.id), ...windows, state: "available", blockDeviceMappings: mappings, consistency };
       this.ctx.catalog.images.update(done);
       this.ops.succeed(opId, `Image ${image.id} is available`);
     } catch (err) {
@@ -171,5 +187,31 @@ export class ImageCapture {
         }
       }
     }
+  }
+
+  /**
+   * A Windows disk, offline on the copy: inspection, and for a generalized image the
+   * Sysprep preflight, then the RDP lock and the Panther leftovers gone (docs/windows.md).
+   */
+  private async windowsOffline(image: Image, file: string, req: CreateImageRequest, opId: string): Promise<WindowsInspection | null> {
+    if (image.osState !== "generalized") {
+      this.ops.progress(opId, 10, "Inspecting the Windows disk offline (libguestfs)");
+      const [found] = await this.ctx.windowsTools.inspect([{ file, format: "qcow2" }]);
+      return found?.windows ?? null;
+    }
+    this.ops.progress(opId, 10, "Sysprep preflight on a copy of the boot volume (libguestfs, hivex)");
+    const { windows, findings } = await this.windows.checkCapture(file, this.images.get(this.instances.get(req.instanceId).imageId), { force: req.force === true });
+    if (findings.length > 0) this.ctx.log.warn({ imageId: image.id, findings: findings.map((f) => f.code) }, "Sysprep preflight findings");
+    this.ops.progress(opId, 30, "Writing the RDP lock and removing leftover answer files on the copy");
+    await this.ctx.windowsTools.generalize(file);
+    return windows;
+  }
+}
+
+/** Sysprep refuses to run past its limit; the disk holds no reliable count, so imagesmith keeps its own. */
+function checkSysprepCount(source: Image): void {
+  const done = source.generalizations ?? 0;
+  if (source.osType === "windows" && done >= sysprepRunLimit) {
+    throw conflict("SYSPREP_LIMIT", `Image ${source.id}'s lineage has been generalized ${done} times: Sysprep runs at most ${sysprepRunLimit} times on one installation; build a fresh image from installation media`);
   }
 }

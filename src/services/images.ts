@@ -166,6 +166,9 @@ export class Images {
         sourceInstanceId: source.sourceInstanceId,
         sourceMacAddress: source.sourceMacAddress,
         consistency: source.consistency,
+        windows: source.windows,
+        generalizations: source.generalizations,
+        imageType: source.imageType,
         tags: withTags(req.copyTags ? userTags(source.tags) : {}, req.tags ?? {}),
         clientToken: req.clientToken ?? null,
       });
@@ -247,6 +250,8 @@ export class Images {
         sourceFormat: disk === req.file ? info.format : `ova/${info.format}`,
         blockDeviceMappings: [{ deviceName: "/dev/vda", snapshotId: snap.id, volumeSize: info.virtualSize, deleteOnTermination: true }],
         consistency: "clean",
+        generalizations: 0,
+        imageType: req.osType === "windows" && (req.osState ?? "generalized") === "generalized" ? "general" : null,
         tags: req.tags,
       });
       const operation = this.ctx.catalog.transaction(() => {
@@ -272,6 +277,10 @@ export class Images {
     try {
       if (!root) throw new Error("image has no root device mapping");
       const snap = this.snapshots.get(root.snapshotId);
+      if (image.osType === "windows") {
+        this.ops.progress(opId, 0, "Inspecting the Windows disk offline (libguestfs)");
+        await this.recordWindows(image.id, { file: source.file, format: source.format });
+      }
       await this.snapshots.capture(snap, { file: source.file, format: source.format, parentId: null }, (pct) => this.ops.progress(opId, pct));
       this.setState(image.id, "available", null);
       this.ops.succeed(opId, `Image ${image.id} is available`);
@@ -282,6 +291,22 @@ export class Images {
     } finally {
       for (const f of source.cleanup) await rm(f, { force: true });
     }
+  }
+
+  /**
+   * What libguestfs inspection finds on a Windows disk goes on the image. A disk it
+   * cannot read (BitLocker, say) is still imported, with nothing recorded: the
+   * preflight says why.
+   */
+  async recordWindows(id: string, disk: { file: string; format: string }): Promise<void> {
+    const found = await this.ctx.windowsTools.inspect([disk]).then(
+      ([r]) => r?.windows ?? null,
+      (err: unknown) => {
+        this.ctx.log.warn({ imageId: id, err: err instanceof Error ? err.message : String(err) }, "Windows inspection failed");
+        return null;
+      },
+    );
+    this.ctx.catalog.images.update({ ...this.get(id), windows: found });
   }
 
   /** Writes the image's root disk in a standard format; download it with exportFile(). */

@@ -2,7 +2,9 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { badRequest, conflict, notFound } from "../core/errors.ts";
 import { checkLaunch } from "../core/input-rules.ts";
+import { passwordFromConsole } from "../core/console-password.ts";
 import { diskOrder } from "../core/devices.ts";
+import { computerNameFor } from "../core/unattend.ts";
 import { newId, type InstanceId, type ReservationId } from "../core/ids.ts";
 import { publicMessage } from "../core/public-message.ts";
 import { transitionInstance, type InstanceAction, type InstanceState } from "../core/instance-state.ts";
@@ -14,7 +16,7 @@ import { runDetached } from "./background.ts";
 import { matchesTags } from "./filters.ts";
 import { checkCapacity, checkClientToken, checkIdentity, repeatedLaunch, seedFor, type LaunchParameters } from "./launch-rules.ts";
 import { watchReadiness, type ReadinessResult } from "./readiness-watch.ts";
-import { defaultPasswordMode, planPassword, type PasswordPlan } from "./passwords.ts";
+import { defaultPasswordMode, guestChosePassword, guestSetPassword, planPassword, type PasswordPlan } from "./passwords.ts";
 import type { VmRegistry } from "./vm-registry.ts";
 import type { Volumes } from "./volumes.ts";
 import { fileSize } from "./console-watch.ts";
@@ -132,7 +134,7 @@ export class Instances {
     const plans: PasswordPlan[] = [];
     for (let n = 0; n < req.count; n++) {
       if (mode === "specify" && plans[0]) plans.push(plans[0]);
-      else plans.push(await planPassword({ image, mode, keyPair: key, specified: req.adminPasswordPlain ?? null }));
+      else plans.push(await planPassword({ image, mode, keyPair: key, specified: req.adminPasswordPlain ?? null, seal: (plain) => this.ctx.secrets.seal(plain) }));
     }
     const now = new Date().toISOString();
     const reservationId = newId<ReservationId>("reservation");
@@ -159,7 +161,8 @@ export class Instances {
           state: "pending",
           stateReason: null,
           keyName: key?.name ?? null,
-          hostname: req.hostname ?? id,
+          // A Windows computer name is 15 characters at most (NetBIOS).
+          hostname: req.hostname ?? (image.osType === "windows" ? computerNameFor(id) : id),
           // A specialized copy keeps its source's NIC, and with it the network config inside.
           macAddress: image.osState === "specialized" && image.sourceMacAddress ? image.sourceMacAddress : newMacAddress(),
           smbiosUuid: newSmbiosUuid(),
@@ -168,7 +171,7 @@ export class Instances {
           ...notReady,
           phoneHome: { expected: false, at: null },
           seeded: false,
-          adminPassword: { mode, passwordData: plans[n]?.passwordData ?? null, setAt: null },
+          adminPassword: { mode, passwordData: plans[n]?.passwordData ?? null, setAt: null, sealedForGuest: plans[n]?.sealedForGuest ?? null },
           runtime: null,
           launchedAt: now,
           tags: req.tags ?? {},
@@ -269,9 +272,14 @@ export class Instances {
    * and only once the guest has confirmed that it set the password: a
    * password that was never set is never handed out.
    */
-  passwordData(id: string): { passwordData: string; setAt: string } {
-    const inst = this.get(id);
-    if (inst.adminPassword.mode !== "random" || !inst.adminPassword.passwordData) {
+  async passwordData(id: string): Promise<{ passwordData: string; setAt: string }> {
+    let inst = this.get(id);
+    if (!inst.adminPassword.passwordData && this.images.get(inst.imageId).osType === "windows") {
+      // An EC2-style agent prints it on the serial console instead of posting it.
+      const printed = passwordFromConsole(await this.consoleOutput(id));
+      if (printed) inst = this.save({ ...this.get(id), adminPassword: guestChosePassword(this.get(id).adminPassword, printed, new Date().toISOString()) });
+    }
+    if (!inst.adminPassword.passwordData) {
       throw conflict("NO_PASSWORD_DATA", `Instance ${id} has no generated password: its admin password mode is ${inst.adminPassword.mode}`);
     }
     if (!inst.adminPassword.setAt) {
@@ -280,10 +288,30 @@ export class Instances {
     return { passwordData: inst.adminPassword.passwordData, setAt: inst.adminPassword.setAt };
   }
 
+  /**
+   * OCI's GetInstanceDefaultCredentials, for instances of a general Windows image: the
+   * default user and the password made for it at launch, unsealed for this authenticated
+   * call only, once the guest has confirmed that it set it.
+   */
+  credentials(id: string): { username: string; password: string } {
+    const inst = this.get(id);
+    const image = this.images.get(inst.imageId);
+    const sealed = inst.adminPassword.sealedForGuest;
+    if (image.imageType !== "general" || inst.adminPassword.mode !== "random" || !sealed) {
+      throw conflict("NO_CREDENTIALS", `Instance ${id} has no retrievable credentials: only instances of a general Windows image launched with a random password have them (image ${image.id} is ${image.imageType ?? "not a generalized Windows image"}, the mode is ${inst.adminPassword.mode})`);
+    }
+    if (!inst.adminPassword.setAt) {
+      throw conflict("PASSWORD_NOT_AVAILABLE", `The credentials of instance ${id} are not available: the guest has not confirmed that it set the password (status ${inst.statusCheck ?? "initializing"})`);
+    }
+    return { username: image.defaultUser, password: this.ctx.secrets.open(sealed) };
+  }
+
   /** What the guest said on its own endpoint: a phone-home counts once, for this instance only. */
   private onGuestReport(id: string, report: GuestReport): void {
-    // The password channel (cloudbase-init's POST, the answer file's confirmation) is not wired yet.
-    if (report.kind !== "phone-home") return;
+    if (report.kind !== "phone-home") {
+      this.onPasswordReport(id, report);
+      return;
+    }
     const inst = this.ctx.catalog.instances.get(id);
     if (!inst || !liveStates.includes(inst.state) || inst.phoneHome?.at) return;
     this.ctx.log.info({ instanceId: id, hostname: report.hostname }, "the guest phoned home");
@@ -296,9 +324,30 @@ export class Instances {
     }
   }
 
+  /**
+   * The password channel of a Windows guest: cloudbase-init's encrypted password, or the
+   * answer file's confirmation that it set the one it fetched. Either is as good as a
+   * phone-home: the guest is up, and its password is set.
+   */
+  private onPasswordReport(id: string, report: Exclude<GuestReport, { kind: "phone-home" }>): void {
+    const inst = this.ctx.catalog.instances.get(id);
+    if (!inst || !liveStates.includes(inst.state)) return;
+    const at = new Date().toISOString();
+    const adminPassword = report.kind === "password" ? guestChosePassword(inst.adminPassword, report.passwordData, at) : guestSetPassword(inst.adminPassword, this.images.get(inst.imageId), at);
+    this.save({ ...inst, adminPassword });
+    this.ctx.log.info({ instanceId: id, kind: report.kind }, "the guest reported its password");
+    this.onGuestReport(id, { kind: "phone-home", claimedInstanceId: null, hostname: null });
+  }
+
   /** What this instance's endpoint serves and reports to: the same identity as its config drive. */
   private guestHandlers(id: string): GuestHandlers {
-    return { onReport: (r) => this.onGuestReport(id, r), adminPassword: () => null, metadata: () => this.guestMetadata(id) };
+    return { onReport: (r) => this.onGuestReport(id, r), adminPassword: () => this.guestAdminPassword(id), metadata: () => this.guestMetadata(id) };
+  }
+
+  /** The password imagesmith chose for a Windows guest's answer file to fetch, until the guest confirms it. */
+  private guestAdminPassword(id: string): string | null {
+    const p = this.ctx.catalog.instances.get(id)?.adminPassword;
+    return p?.sealedForGuest && !p.setAt ? this.ctx.secrets.open(p.sealedForGuest) : null;
   }
 
   private guestMetadata(id: string): GuestMetadata {
@@ -592,7 +641,8 @@ export class Instances {
       consoleLog: this.consoleLog(inst.id),
       runDir: this.instanceDir(inst.id),
       guestSocket: join(this.instanceDir(inst.id), "guest.sock"),
-      network: "default",
+      // A Windows guest reaches its metadata service at 169.254.169.254 (cloudbase-init, the answer file).
+      network: this.ctx.catalog.images.get(inst.imageId)?.osType === "windows" ? "link-local-metadata" : "default",
     };
   }
 

@@ -1,8 +1,9 @@
 import { badRequest, conflict } from "../core/errors.ts";
-import { phoneHomeUrl } from "../core/guest-contract.ts";
+import { metadataEndpoint, phoneHomeUrl } from "../core/guest-contract.ts";
 import type { InstanceState } from "../core/instance-state.ts";
 import type { ConfigDriveContent } from "../core/ports.ts";
 import type { Image, Instance } from "../core/types.ts";
+import { buildAnswerFile, checkAnswerFile, type AnswerFile } from "../core/unattend.ts";
 
 /** States in which an instance holds its vCPUs and memory on the host (a stopped one still does). */
 const reservingStates: readonly InstanceState[] = ["pending", "running", "rebooting", "stopping", "stopped", "shutting-down"];
@@ -35,30 +36,55 @@ export function checkIdentity(image: Image, count: number, liveFromImage: Instan
 }
 
 /**
- * The NoCloud seed of an instance, or null for none. A generalized image is
+ * The seed of an instance, or null for none. A generalized image is
  * specialized afresh: the instance's own id, hostname, keys, the user's
- * user-data, and the platform's vendor-data (password hash, phone-home). A
+ * user-data, and the platform's vendor-data (password hash, phone-home); a
+ * Windows one gets an OpenStack config-2 drive with its answer file instead. A
  * specialized image is given nothing that re-specializes it: the instance-id
- * of the instance it was captured from, so cloud-init and our agent see the
- * same instance and run nothing per-instance again; with no source instance,
- * no seed at all.
+ * of the instance it was captured from, so cloud-init (or cloudbase-init) and
+ * our agent see the same instance and run nothing per-instance again; with no
+ * source instance, no seed at all.
  */
 export function seedFor(inst: Instance, image: Image, publicKey: string | null, password: ConfigDriveContent["password"]): ConfigDriveContent | null {
+  const windows = image.osType === "windows";
+  const format = windows ? "config-2" : "nocloud";
   if (image.osState === "specialized") {
     if (!image.sourceInstanceId) return null;
-    return { format: "nocloud", instanceId: image.sourceInstanceId, hostname: null, publicKeys: [], userData: inst.userData, password: null, macAddress: inst.macAddress, phoneHomeUrl: null, answerFile: null };
+    return { format, instanceId: image.sourceInstanceId, hostname: null, publicKeys: [], userData: inst.userData, password: null, macAddress: inst.macAddress, phoneHomeUrl: null, answerFile: null };
   }
   return {
-    format: "nocloud",
+    format,
     instanceId: inst.id,
     hostname: inst.hostname,
     publicKeys: publicKey ? [publicKey] : [],
+    keyName: inst.keyName,
     userData: inst.userData,
-    password,
+    // Windows takes no hash: its answer file fetches the password from the instance's endpoint.
+    password: windows ? null : password,
     macAddress: inst.macAddress,
-    phoneHomeUrl,
-    answerFile: null,
+    // Windows says it is up on the password channel (or the console), not by phone-home.
+    phoneHomeUrl: windows ? null : phoneHomeUrl,
+    answerFile: windows ? answerFileFor(inst, image) : null,
   };
+}
+
+/** What the answer file does with Administrator, by the launch's password mode (EC2Launch's modes). */
+const adminByMode = { random: "fetch", specify: "fetch", keep: "keep", none: "disable" } as const;
+/** libguestfs's architecture names to Windows' processorArchitecture. */
+const windowsArch: Readonly<Record<string, "amd64" | "x86" | "arm64">> = { x86_64: "amd64", i386: "x86", aarch64: "arm64" };
+
+/** The validated answer file of one launch of a generalized Windows image (docs/windows.md). */
+function answerFileFor(inst: Instance, image: Image): AnswerFile {
+  const arch = image.windows?.arch ?? "x86_64";
+  if (!Object.hasOwn(windowsArch, arch)) throw badRequest("UNSUPPORTED_ARCHITECTURE", `Image ${image.id} is ${arch}: answer files are made for x86_64, i386 and aarch64`);
+  const file = buildAnswerFile({
+    computerName: inst.hostname,
+    admin: adminByMode[inst.adminPassword.mode],
+    metadataUrl: `http://${metadataEndpoint.host}`,
+    arch: windowsArch[arch],
+  });
+  checkAnswerFile(file);
+  return file;
 }
 
 /** EC2's ClientToken: 1 to 64 printable ASCII characters (the /v1 schema takes these bounds). */

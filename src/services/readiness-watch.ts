@@ -15,7 +15,8 @@ export interface ReadinessResult {
 
 const pollMs = 500;
 const agentEveryMs = 3000;
-const readyLine = /imagesmith-guest: ready/;
+// The tiny guest's milestone, and the line EC2Config and EC2Launch print on a Windows console when the guest is up.
+const readyLine = /imagesmith-guest: ready|Windows is Ready to use/;
 const passwordLine = /imagesmith-guest: password set/;
 
 /**

@@ -12,6 +12,7 @@ import { Snapshots } from "./snapshots.ts";
 import { TagService } from "./tags.ts";
 import { VmRegistry } from "./vm-registry.ts";
 import { Volumes } from "./volumes.ts";
+import { WindowsImages } from "./windows-images.ts";
 
 /** The use cases, wired to one context. */
 export class Services {
@@ -24,6 +25,7 @@ export class Services {
   readonly images: Images;
   readonly instances: Instances;
   readonly imageCapture: ImageCapture;
+  readonly windowsImages: WindowsImages;
   readonly tags: TagService;
   readonly exportSweeper: ExportSweeper;
   private timers: NodeJS.Timeout[] = [];
@@ -38,7 +40,8 @@ export class Services {
     this.volumes = new Volumes(ctx, this.operations, this.snapshots, vms);
     this.images = new Images(ctx, this.operations, this.snapshots);
     this.instances = new Instances(ctx, this.images, this.keyPairs, this.volumes, vms);
-    this.imageCapture = new ImageCapture(ctx, this.operations, this.images, this.instances, this.volumes, this.snapshots, vms);
+    this.windowsImages = new WindowsImages(ctx, this.operations, this.images, this.instances, this.volumes, this.snapshots);
+    this.imageCapture = new ImageCapture(ctx, this.operations, this.images, this.instances, this.volumes, this.snapshots, vms, this.windowsImages);
     this.tags = new TagService(ctx.catalog, this);
     this.exportSweeper = new ExportSweeper(ctx);
   }

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ConfigDriveContent } from "../../core/ports.ts";
+import { buildAnswerFile } from "../../core/unattend.ts";
+import { renderAnswerFile } from "../guest/unattend-xml.ts";
 import { config2Files, openstackMetaData } from "./config-2-files.ts";
 
+const answerFile = buildAnswerFile({ computerName: "I-456789ABCDEF0", admin: "fetch", metadataUrl: "http://169.254.169.254" });
 const windows: ConfigDriveContent = {
   format: "config-2",
   instanceId: "i-0123456789abcdef0",
@@ -39,9 +42,9 @@ describe("config-2 drive files", () => {
   it("carries user_data byte for byte and only when given, and unattend.xml at the root when set", () => {
     assert.deepEqual([...byPath(windows).keys()], ["openstack/latest/meta_data.json"]);
     const script = "#ps1_sysnative\r\nWrite-Host 'é'\r\n";
-    const files = byPath({ ...windows, userData: script, answerFile: "<unattend/>\n" });
+    const files = byPath({ ...windows, userData: script, answerFile });
     assert.equal(files.get("openstack/latest/user_data"), script);
-    assert.equal(files.get("unattend.xml"), "<unattend/>\n");
+    assert.equal(files.get("unattend.xml"), renderAnswerFile(answerFile));
   });
 
   it("never puts the password hash on the drive", () => {

@@ -1,5 +1,6 @@
 import { openstackDefaultZone } from "../../core/guest-contract.ts";
 import type { ConfigDriveContent, GuestMetadata } from "../../core/ports.ts";
+import { renderAnswerFile } from "../guest/unattend-xml.ts";
 
 // The files of an OpenStack config drive (label config-2) as cloudbase-init
 // reads them (metadata/services/baseopenstackservice.py): meta_data.json for
@@ -17,12 +18,12 @@ export function openstackMetaData(m: GuestMetadata, availabilityZone = openstack
   return `${JSON.stringify(doc)}\n`;
 }
 
-/** The drive's content as metadata. It carries no key names, so they are numbered: cloudbase-init reads only the keys. */
+/** The drive's content as metadata: the key by its key pair's name (numbered without one; cloudbase-init reads only the keys). */
 export function metadataOf(c: ConfigDriveContent): GuestMetadata {
   return {
     uuid: c.instanceId,
     hostname: c.hostname,
-    publicKeys: Object.fromEntries(c.publicKeys.map((k, i) => [`key-${i + 1}`, k])),
+    publicKeys: Object.fromEntries(c.publicKeys.map((k, i) => [i === 0 && c.keyName ? c.keyName : `key-${i + 1}`, k])),
     userData: c.userData,
   };
 }
@@ -36,6 +37,6 @@ export function config2Files(c: ConfigDriveContent, availabilityZone = openstack
   const files: [string, string][] = [["openstack/latest/meta_data.json", openstackMetaData(metadataOf(c), availabilityZone)]];
   // The user's own, byte for byte (a PowerShell or cmd script, cloud-config, multipart).
   if (c.userData !== null) files.push(["openstack/latest/user_data", c.userData]);
-  if (c.answerFile !== null) files.push(["unattend.xml", c.answerFile]);
+  if (c.answerFile !== null) files.push(["unattend.xml", renderAnswerFile(c.answerFile)]);
   return files;
 }

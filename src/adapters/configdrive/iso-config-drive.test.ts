@@ -6,9 +6,12 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import type { ConfigDriveContent } from "../../core/ports.ts";
+import { buildAnswerFile } from "../../core/unattend.ts";
+import { renderAnswerFile } from "../guest/unattend-xml.ts";
 import { IsoConfigDrive } from "./iso-config-drive.ts";
 import { metaData, networkConfig, vendorData } from "./nocloud-files.ts";
 
+const answerFile = buildAnswerFile({ computerName: "I-456789ABCDEF0", admin: "fetch", metadataUrl: "http://169.254.169.254" });
 const run = promisify(execFile);
 const base: ConfigDriveContent = { format: "nocloud", answerFile: null, instanceId: "i-1", hostname: "web-1", publicKeys: ["ssh-ed25519 AAAA k"], userData: null, password: null, macAddress: "52:54:00:ab:cd:ef", phoneHomeUrl: null };
 
@@ -65,13 +68,13 @@ describe("IsoConfigDrive", () => {
   it("writes a config-2 drive: label config-2, meta_data.json, user_data and unattend.xml", async () => {
     const iso = join(dir, "config-2.iso");
     const userData = "<powershell>\r\nWrite-Host hi\r\n</powershell>\r\n";
-    await new IsoConfigDrive().build(iso, { ...base, format: "config-2", userData, answerFile: "<unattend/>\n", password: { user: "Administrator", hash: "$6$s$h" } });
+    await new IsoConfigDrive().build(iso, { ...base, format: "config-2", userData, answerFile, password: { user: "Administrator", hash: "$6$s$h" } });
     const { label, files } = await readBack(iso);
     assert.equal(label, "config-2");
     assert.deepEqual([...files.keys()].sort(), ["openstack/latest/meta_data.json", "openstack/latest/user_data", "unattend.xml"]);
     assert.equal((JSON.parse(files.get("openstack/latest/meta_data.json") ?? "") as { uuid: string }).uuid, "i-1");
     assert.equal(files.get("openstack/latest/user_data"), userData);
-    assert.equal(files.get("unattend.xml"), "<unattend/>\n");
+    assert.equal(files.get("unattend.xml"), renderAnswerFile(answerFile));
     await assert.rejects(stat(`${iso}.tmp`), "the temporary file was renamed");
     assert.equal((await stat(iso)).mode & 0o777, 0o600);
   });

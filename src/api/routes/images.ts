@@ -8,7 +8,7 @@ import { newId } from "../../core/ids.ts";
 import { paths } from "../../services/context.ts";
 import type { Api } from "../server.ts";
 import { writeSparse } from "../../adapters/fs/sparse-write.ts";
-import { IdParams, Image, ImageCopyPost, ImageDeregistered, ImageDeregisterPost, ImageExportPost, ImageImported, ImagesImportQuery, ImagesListQuery, ImagesPost, ImagesRegisterPost, Operation, tagFilter } from "../schemas.ts";
+import { IdParams, Image, ImageCopyPost, ImageDeregistered, ImageDeregisterPost, ImageExportPost, ImageImported, ImagePreflightPost, ImagesImportQuery, ImagesListQuery, ImagesPost, ImagesRegisterPost, Operation, tagFilter } from "../schemas.ts";
 
 /** Streams the request body to a sparse file in the data dir's tmp folder. */
 async function receiveUpload(dataDir: string, body: Readable, maxBytes: number): Promise<string> {
@@ -91,6 +91,16 @@ export function imageRoutes(api: Api): void {
       response: { 200: ImageDeregistered },
     },
     handler: async (req) => services.images.deregister(req.params.id, req.body.deleteSnapshots === true),
+  });
+  app.post("/v1/images/:id/preflight", {
+    schema: {
+      summary: "Sysprep preflight, offline: of a Windows image (ami-…), or of a stopped instance's boot disk (i-…), which fix may change; the operation's result lists the findings",
+      tags: ["images"],
+      params: IdParams,
+      body: ImagePreflightPost,
+      response: { 202: Operation },
+    },
+    handler: async (req, reply) => reply.status(202).send(services.windowsImages.preflight(req.params.id, { fix: req.body.fix === true })),
   });
   app.post("/v1/images/:id/export", {
     schema: {

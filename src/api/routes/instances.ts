@@ -4,6 +4,7 @@ import {
   IdParams,
   Instance as InstanceSchema,
   InstanceConsole,
+  InstanceCredentials,
   InstancePasswordData,
   InstancesList,
   InstancesListQuery,
@@ -73,9 +74,13 @@ export function instanceRoutes(api: Api): void {
   app.get("/v1/instances/:id/password-data", {
     schema: { summary: "The generated admin password, encrypted with the key pair (EC2 GetPasswordData)", tags, params: IdParams, response: { 200: InstancePasswordData } },
     handler: async (req) => {
-      const { passwordData, setAt } = services.instances.passwordData(req.params.id);
+      const { passwordData, setAt } = await services.instances.passwordData(req.params.id);
       return { instanceId: req.params.id, passwordData, timestamp: setAt };
     },
+  });
+  app.get("/v1/instances/:id/credentials", {
+    schema: { summary: "The default user and password made at launch from a general Windows image (OCI GetInstanceDefaultCredentials)", tags, params: IdParams, response: { 200: InstanceCredentials } },
+    handler: async (req) => ({ instanceId: req.params.id, ...services.instances.credentials(req.params.id) }),
   });
   for (const [action, run] of Object.entries(actions)) {
     app.post(`/v1/instances/:id/${action}`, {

@@ -52,14 +52,16 @@ export function imageCommand(): Command {
     .requiredOption("--instance <id>", "source instance")
     .requiredOption("--name <name>", "image name, unique")
     .option("--description <text>", "description")
-    .option("--generalize", "generalize a copy offline (virt-sysprep); the instance keeps running")
+    .option("--generalize", "generalize a copy offline (virt-sysprep; Windows: preflight, RDP lock); the instance keeps running")
     .option("--remove-user", "with --generalize: also remove the image's default user (deprovision+user)")
     .option("--no-reboot", "do not stop the instance: copy it running (filesystems frozen by its guest agent when one answers, crash-consistent otherwise)")
     .option("--exclude-volume <id>", "leave a data volume out; repeatable", collect)
     .option("--tag <k=v>", "image tag; repeatable", collect)
     .option("--snapshot-tag <k=v>", "tag for the image's snapshots; repeatable", collect)
+    .option("--force", "Windows: capture generalized despite blocking Sysprep preflight findings")
+    .addOption(new Option("--image-type <type>", "a generalized Windows image: general recreates the default user at each launch, custom keeps it (OCI)").choices(["general", "custom"]))
     .option("--wait", "wait until it is available")
-    .action(async (o: { instance: string; name: string; description?: string; generalize?: boolean; removeUser?: boolean; reboot: boolean; excludeVolume?: string[]; tag?: string[]; snapshotTag?: string[]; wait?: boolean }, c: Command) => {
+    .action(async (o: { instance: string; name: string; description?: string; generalize?: boolean; removeUser?: boolean; reboot: boolean; excludeVolume?: string[]; tag?: string[]; snapshotTag?: string[]; force?: boolean; imageType?: "general" | "custom"; wait?: boolean }, c: Command) => {
       const { client, output } = clientFor(c);
       if (o.removeUser && !o.generalize) throw new CliError("--remove-user goes with --generalize");
       const { image, operation } = await client.createImage({
@@ -72,6 +74,8 @@ export function imageCommand(): Command {
         excludeVolumeIds: o.excludeVolume,
         tags: parseTags(o.tag),
         snapshotTags: parseTags(o.snapshotTag),
+        force: o.force,
+        imageType: o.imageType,
       });
       if (o.wait) await waitWithProgress(client, operation, `creating ${image.id}`);
       print(output, o.wait ? await client.getImage(image.id) : image, columns);
@@ -124,10 +128,27 @@ export function imageCommand(): Command {
     });
   cmd
     .command("show <id>")
-    .description("show one image")
+    .description("show one image (a Windows image: what inspection found)")
     .action(async (id: string, _o: unknown, c: Command) => {
       const { client, output } = clientFor(c);
-      print(output, await client.getImage(id), columns);
+      const image = await client.getImage(id);
+      print(output, image, columns);
+      if (output === "table" && image.osType === "windows") printWindows(image);
+    });
+  cmd
+    .command("preflight <id>")
+    .description("Sysprep preflight of a Windows image (ami-…) or of a stopped instance's disk (i-…), offline")
+    .option("--fix", "on a stopped instance: delete the leftover Panther answer files")
+    .action(async (id: string, o: { fix?: boolean }, c: Command) => {
+      const { client, output } = clientFor(c);
+      const op = await waitWithProgress(client, await client.preflight(id, o.fix === true), `preflight of ${id}`);
+      const result = op.result as { findings: { severity: string; code: string; where: string; message: string; fix: string }[]; fixed: string[] } | null;
+      if (output === "json") return print(output, result, []);
+      const findings = result?.findings ?? [];
+      for (const f of result?.fixed ?? []) process.stdout.write(`fixed: deleted ${f}\n`);
+      if (findings.length === 0) process.stdout.write(`${id}: no Sysprep preflight findings\n`);
+      for (const f of findings) process.stdout.write(`${f.severity.toUpperCase()} ${f.code}\n  where: ${f.where}\n  ${f.message}\n  fix: ${f.fix}\n`);
+      if (findings.some((f) => f.severity === "blocking")) process.exitCode = 3;
     });
   cmd
     .command("wait <state> <id>")
@@ -138,4 +159,14 @@ export function imageCommand(): Command {
       print(output, await waitImage(client, id, state, Number(o.timeout) * 1000), columns);
     });
   return cmd;
+}
+
+/** The Windows lines of `image show`: what libguestfs inspection found, and the lineage's Sysprep count. */
+function printWindows(image: Image): void {
+  const w = image.windows;
+  const lines = w
+    ? [`product: ${w.productName} (${w.majorVersion}.${w.minorVersion}, ${w.installationType}, ${w.arch})`, `hostname: ${w.hostname ?? "-"}`, `system root: ${w.systemRoot}`]
+    : ["inspection: no Windows installation found on the root disk (see image preflight)"];
+  lines.push(`platform: windows`, `generalizations: ${image.generalizations ?? 0}`, `image type: ${image.imageType ?? "-"}`);
+  process.stdout.write(`${lines.join("\n")}\n`);
 }

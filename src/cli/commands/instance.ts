@@ -99,6 +99,13 @@ export function instanceCommand(): Command {
       process.stdout.write(`${await decryptPassword(data.passwordData, o.key)}\n`);
     });
   cmd
+    .command("get-credentials <id>")
+    .description("the default user and password made at launch from a general Windows image (OCI's GetInstanceDefaultCredentials)")
+    .action(async (id: string, _o: unknown, c: Command) => {
+      const { client, output } = clientFor(c);
+      print(output, await client.credentials(id), ["instanceId", "username", "password"]);
+    });
+  cmd
     .command("console <id>")
     .description("print the serial console output")
     .action(async (id: string, _o: unknown, c: Command) => {

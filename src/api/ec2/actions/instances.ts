@@ -232,12 +232,12 @@ const getConsoleOutput: Ec2Handler = async (p, { services }) => {
 };
 
 /** Empty until the guest has confirmed the password, as EC2 answers (the waiter polls for it). */
-const getPasswordData: Ec2Handler = (p, { services }) => {
+const getPasswordData: Ec2Handler = async (p, { services }) => {
   const id = checkInstanceId(p.required("InstanceId"));
   p.done();
   const [inst] = named(services, [id]);
   try {
-    const { passwordData, setAt } = services.instances.passwordData(id);
+    const { passwordData, setAt } = await services.instances.passwordData(id);
     return { instanceId: id, timestamp: setAt, passwordData };
   } catch (err) {
     if (!(err instanceof AppError) || (err.code !== "PASSWORD_NOT_AVAILABLE" && err.code !== "NO_PASSWORD_DATA")) throw err;
