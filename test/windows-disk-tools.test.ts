@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { GuestfishSession } from "../src/adapters/guest/guestfish-session.ts";
 import { WindowsDiskTools } from "../src/adapters/guest/windows-disk-tools.ts";
 import type { WindowsFacts, WindowsInspection } from "../src/core/windows.ts";
+import { preflightFindings } from "../src/core/windows-preflight.ts";
 import { removeDir } from "./helpers.ts";
 import { adminSid, cdDvdClass, hostnames, provisionedApp, secondSid, userOnlyApp, windowsDisks, type DiskName } from "./windows-disks.ts";
 
@@ -115,6 +116,29 @@ describe("WindowsDiskTools on synthetic Windows Server 2022 disks", { timeout: 1
       const expected: WindowsFacts = { ...cleanFacts, partitions, ...planted[name] };
       assert.deepEqual(sorted(results[i]?.facts ?? null), sorted(expected), `the facts of ${name}`);
     }
+  });
+
+  it("the Sysprep preflight flags exactly the planted cause on each disk, and nothing on the clean one", () => {
+    const expected: Record<DiskName, string[]> = {
+      clean: [],
+      bitlocker: ["blocking BITLOCKER"],
+      "cdrom-disabled": ["blocking CDROM_DISABLED"],
+      "removable-deny": ["blocking CDROM_DISABLED"],
+      "panther-unattend": ["warning PANTHER_UNATTEND"],
+      "appx-user-only": ["blocking APPX_NOT_PROVISIONED"],
+      // The domain controller role installed, and the product type that says so.
+      "server-role": ["blocking UNSUPPORTED_ROLE", "blocking UNSUPPORTED_ROLE"],
+      "nps-radius": ["blocking NPS_RADIUS"],
+      "two-profiles": ["warning MULTIPLE_PROFILES"],
+    };
+    for (const [i, name] of names.entries()) {
+      const facts = results[i]?.facts;
+      assert.ok(facts, name);
+      assert.deepEqual(preflightFindings(facts, { generalizations: 0 }).map((f) => `${f.severity} ${f.code}`), expected[name], name);
+    }
+    const bitlockerOnly = results[names.length]?.facts;
+    assert.ok(bitlockerOnly);
+    assert.deepEqual(preflightFindings(bitlockerOnly, { generalizations: 0 }).map((f) => f.code), ["BITLOCKER"]);
   });
 
   it("inspect() reports a disk without Windows: with its partitions when one is BitLocker, else nothing", () => {

@@ -239,6 +239,18 @@ export const InstancesPost = Type.Object(
       ),
     ),
     allowDuplicateIdentity: Type.Optional(Type.Boolean({ description: "launch a specialized image more than once at a time" })),
+    windowsSettings: Type.Optional(
+      Type.Object(
+        {
+          timeZone: Type.Optional(Type.String({ maxLength: 32, description: "a Windows time zone id; default UTC" })),
+          locale: Type.Optional(Type.String({ maxLength: 85, description: "InputLocale, SystemLocale, UILanguage, UserLocale; default en-US" })),
+          copyProfile: Type.Optional(Type.Boolean({ description: "CopyProfile: the administrator's profile becomes the default one" })),
+          registeredOrganization: Type.Optional(Type.String({ maxLength: 256 })),
+          registeredOwner: Type.Optional(Type.String({ maxLength: 256 })),
+        },
+        { ...strict, description: "a generalized Windows image: the answer file's settings (docs/windows.md)" },
+      ),
+    ),
     clientToken: Type.Optional(
       Type.String({
         ...clientTokenFormat,

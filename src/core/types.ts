@@ -147,6 +147,15 @@ export interface AdminPassword {
  */
 export type StatusCheck = "initializing" | "ok" | "impaired";
 
+/** What a launch may choose in its answer file; unset: UTC, en-US, no CopyProfile. */
+export interface WindowsLaunchSettings {
+  timeZone?: string;
+  locale?: string;
+  copyProfile?: boolean;
+  registeredOrganization?: string;
+  registeredOwner?: string;
+}
+
 export interface Instance {
   id: InstanceId;
   /** The run() call that launched it; the instances of one call share it (EC2's reservation). */
@@ -165,6 +174,8 @@ export interface Instance {
   smbiosUuid: string;
   bootVolumeId: VolumeId;
   userData: string | null;
+  /** A launch of a generalized Windows image: the answer file's settings the caller chose (docs/windows.md). */
+  windowsSettings?: WindowsLaunchSettings | null;
   statusCheck: StatusCheck;
   statusReason: string | null;
   /** Whether this launch's seed asks the guest to phone home once (a fresh generalized launch), and when it did. */

@@ -11,7 +11,7 @@ import { transitionInstance, type InstanceAction, type InstanceState } from "../
 import { checkTags } from "../core/tag-rules.ts";
 import { defaultInstanceType, findInstanceType } from "../core/instance-types.ts";
 import type { GuestHandlers, GuestMetadata, GuestReport, Vm, VmSpec } from "../core/ports.ts";
-import type { AdminPasswordMode, Instance, Tags, Volume } from "../core/types.ts";
+import type { AdminPasswordMode, Instance, Tags, Volume, WindowsLaunchSettings } from "../core/types.ts";
 import { runDetached } from "./background.ts";
 import { matchesTags } from "./filters.ts";
 import { checkCapacity, checkClientToken, checkIdentity, repeatedLaunch, seedFor, type LaunchParameters } from "./launch-rules.ts";
@@ -40,6 +40,8 @@ export interface RunInstancesRequest {
   adminPasswordPlain?: Buffer;
   /** Launch a specialized image more than once at a time, knowing the copies share an identity. */
   allowDuplicateIdentity?: boolean;
+  /** A generalized Windows image: the answer file's time zone, locale, CopyProfile, registered owner. */
+  windowsSettings?: WindowsLaunchSettings;
   /**
    * EC2's ClientToken (1 to 64 printable ASCII): a launch repeated with it
    * launches nothing and returns the instances of the first.
@@ -119,6 +121,9 @@ export class Instances {
     const key = req.keyName ? this.keyPairs.get(req.keyName) : null;
     const root = image.blockDeviceMappings[0];
     if (!root) throw badRequest("IMAGE_HAS_NO_DISK", `Image ${image.id} has no root disk`);
+    if (req.windowsSettings && !(image.osType === "windows" && image.osState === "generalized")) {
+      throw badRequest("WINDOWS_SETTINGS_NOT_EXPECTED", `Windows settings go in the answer file of a generalized Windows image; image ${image.id} is ${image.osState} ${image.osType}`);
+    }
     if (req.hostname && req.count > 1) {
       throw badRequest("HOSTNAME_NEEDS_SINGLE_INSTANCE", "A hostname can be given only when launching one instance");
     }
@@ -168,6 +173,7 @@ export class Instances {
           smbiosUuid: newSmbiosUuid(),
           bootVolumeId: volume.id,
           userData: req.userData ?? null,
+          windowsSettings: req.windowsSettings ?? null,
           ...notReady,
           phoneHome: { expected: false, at: null },
           seeded: false,

@@ -78,6 +78,7 @@ function answerFileFor(inst: Instance, image: Image): AnswerFile {
   const arch = image.windows?.arch ?? "x86_64";
   if (!Object.hasOwn(windowsArch, arch)) throw badRequest("UNSUPPORTED_ARCHITECTURE", `Image ${image.id} is ${arch}: answer files are made for x86_64, i386 and aarch64`);
   const file = buildAnswerFile({
+    ...inst.windowsSettings,
     computerName: inst.hostname,
     admin: adminByMode[inst.adminPassword.mode],
     metadataUrl: `http://${metadataEndpoint.host}`,

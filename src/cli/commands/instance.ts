@@ -34,8 +34,13 @@ export function instanceCommand(): Command {
     .option("--allow-duplicate-identity", "launch a specialized image more than once at a time")
     .option("--tag <k=v>", "instance tag; repeatable", collect)
     .option("--data-volume <GiB|snap-id>", "a new data volume for each instance, empty of this size or from a snapshot; repeatable", collect)
+    .option("--time-zone <id>", "a generalized Windows image: the answer file's time zone (default UTC)")
+    .option("--locale <tag>", "a generalized Windows image: input, system, UI and user locale (default en-US)")
+    .option("--copy-profile", "a generalized Windows image: CopyProfile (the administrator's profile becomes the default)")
+    .option("--registered-owner <name>", "a generalized Windows image: RegisteredOwner")
+    .option("--registered-organization <name>", "a generalized Windows image: RegisteredOrganization")
     .option("--wait", "wait until the instances are ready (running, status check ok)")
-    .action(async (o: { image: string; key?: string; count: string; type?: string; userData?: string; hostname?: string; dataVolume?: string[]; wait?: boolean; adminPassword?: string; adminPasswordFile?: string; allowDuplicateIdentity?: boolean; tag?: string[] }, c: Command) => {
+    .action(async (o: { image: string; key?: string; count: string; type?: string; userData?: string; hostname?: string; dataVolume?: string[]; wait?: boolean; adminPassword?: string; adminPasswordFile?: string; allowDuplicateIdentity?: boolean; tag?: string[]; timeZone?: string; locale?: string; copyProfile?: boolean; registeredOwner?: string; registeredOrganization?: string }, c: Command) => {
       const { client, output } = clientFor(c);
       if (o.adminPassword && !["random", "keep", "none"].includes(o.adminPassword)) throw new CliError(`--admin-password is random, keep or none, not ${o.adminPassword}`);
       if (o.adminPassword && o.adminPasswordFile) throw new CliError("Give --admin-password or --admin-password-file, not both");
@@ -57,6 +62,7 @@ export function instanceCommand(): Command {
         adminPassword,
         allowDuplicateIdentity: o.allowDuplicateIdentity,
         tags: parseTags(o.tag),
+        windowsSettings: windowsSettings(o),
       });
       if (o.wait) instances = await waitWithBar(c, instances.map((i) => i.id), "ready", 900);
       print(output, instances, columns);
@@ -172,4 +178,11 @@ async function decryptPassword(passwordData: string, keyFile: string): Promise<s
     p.on("close", (code) => (code === 0 ? resolve(out) : reject(new CliError(`Cannot decrypt the password with ${keyFile}: ${err.trim().split("\n")[0] ?? ""}`))));
     p.stdin.end(Buffer.from(passwordData, "base64"));
   });
+}
+
+/** The answer file's settings a launch gives, or undefined when it gives none. */
+function windowsSettings(o: { timeZone?: string; locale?: string; copyProfile?: boolean; registeredOwner?: string; registeredOrganization?: string }) {
+  const { timeZone, locale, copyProfile, registeredOwner, registeredOrganization } = o;
+  const given = Object.entries({ timeZone, locale, copyProfile, registeredOwner, registeredOrganization }).filter(([, v]) => v !== undefined);
+  return given.length > 0 ? Object.fromEntries(given) : undefined;
 }
