@@ -1,3 +1,4 @@
+import type { ConfigDriveContent, GuestMetadata } from "./ports.ts";
 // Where a guest reaches the platform from inside (docs/guest-contract.md):
 // an address of QEMU's user network that QEMU forwards, per instance, to the
 // daemon. Only that instance's VM can reach its endpoint.
@@ -25,4 +26,18 @@ export const maxPasswordDataChars = 4096;
 /** Standard base64, padded: what EC2's GetPasswordData and cloudbase-init's POST carry. */
 export function isPasswordData(text: string): boolean {
   return text.length > 0 && text.length <= maxPasswordDataChars && text.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(text);
+}
+
+/**
+ * What a guest's metadata says, from its seed: the config-2 drive and the
+ * metadata service serve the same. The key goes by its key pair's name
+ * (numbered without one; cloudbase-init reads only the keys).
+ */
+export function metadataOf(c: ConfigDriveContent): GuestMetadata {
+  return {
+    uuid: c.instanceId,
+    hostname: c.hostname,
+    publicKeys: Object.fromEntries(c.publicKeys.map((k, i) => [i === 0 && c.keyName ? c.keyName : `key-${i + 1}`, k])),
+    userData: c.userData,
+  };
 }

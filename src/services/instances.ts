@@ -5,6 +5,7 @@ import { checkLaunch } from "../core/input-rules.ts";
 import { passwordFromConsole } from "../core/console-password.ts";
 import { diskOrder } from "../core/devices.ts";
 import { computerNameFor } from "../core/unattend.ts";
+import { metadataOf } from "../core/guest-contract.ts";
 import { newId, type InstanceId, type ReservationId } from "../core/ids.ts";
 import { publicMessage } from "../core/public-message.ts";
 import { transitionInstance, type InstanceAction, type InstanceState } from "../core/instance-state.ts";
@@ -283,7 +284,8 @@ export class Instances {
     if (!inst.adminPassword.passwordData && this.images.get(inst.imageId).osType === "windows") {
       // An EC2-style agent prints it on the serial console instead of posting it.
       const printed = passwordFromConsole(await this.consoleOutput(id));
-      if (printed) inst = this.save({ ...this.get(id), adminPassword: guestChosePassword(this.get(id).adminPassword, printed, new Date().toISOString()) });
+      const now = this.get(id);
+      if (printed) inst = this.save({ ...now, adminPassword: guestChosePassword(now.adminPassword, printed, new Date().toISOString()) });
     }
     if (!inst.adminPassword.passwordData) {
       throw conflict("NO_PASSWORD_DATA", `Instance ${id} has no generated password: its admin password mode is ${inst.adminPassword.mode}`);
@@ -360,12 +362,7 @@ export class Instances {
     const inst = this.get(id);
     const key = inst.keyName ? this.ctx.catalog.keyPairs.list().find((k) => k.name === inst.keyName) : undefined;
     const seed = seedFor(inst, this.images.get(inst.imageId), key?.publicKey ?? null, null);
-    return {
-      uuid: seed?.instanceId ?? inst.id,
-      hostname: seed?.hostname ?? null,
-      publicKeys: Object.fromEntries((seed?.publicKeys ?? []).map((k) => [inst.keyName ?? "default", k])),
-      userData: seed?.userData ?? null,
-    };
+    return seed ? metadataOf(seed) : { uuid: inst.id, hostname: null, publicKeys: {}, userData: null };
   }
 
   terminate(id: string): Instance {

@@ -1,4 +1,4 @@
-import { openstackDefaultZone } from "../../core/guest-contract.ts";
+import { metadataOf, openstackDefaultZone } from "../../core/guest-contract.ts";
 import type { ConfigDriveContent, GuestMetadata } from "../../core/ports.ts";
 import { renderAnswerFile } from "../guest/unattend-xml.ts";
 
@@ -18,15 +18,6 @@ export function openstackMetaData(m: GuestMetadata, availabilityZone = openstack
   return `${JSON.stringify(doc)}\n`;
 }
 
-/** The drive's content as metadata: the key by its key pair's name (numbered without one; cloudbase-init reads only the keys). */
-export function metadataOf(c: ConfigDriveContent): GuestMetadata {
-  return {
-    uuid: c.instanceId,
-    hostname: c.hostname,
-    publicKeys: Object.fromEntries(c.publicKeys.map((k, i) => [i === 0 && c.keyName ? c.keyName : `key-${i + 1}`, k])),
-    userData: c.userData,
-  };
-}
 
 /**
  * The config-2 drive's files, path to content. No password ever: a Windows
