@@ -2,7 +2,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "bin/**", ".cache/**", "eslint.config.js"] },
+  { ignores: ["node_modules/**", "bin/**", "dist/**", "dist.new/**", "scripts/**", ".cache/**", "eslint.config.js"] },
   ...tseslint.configs.recommended,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -1,8 +1,17 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx: no build step to forget.
+// Runs the compiled build in dist/ (scripts/build.mjs, run by setup and by `npm test`) while it
+// is the build of the current sources (scripts/build-state.mjs). Otherwise it runs the
+// TypeScript sources through tsx: always current, but compiled at every start.
 // More libuv threads than the default 4: chunk reads, writes and fsyncs run in parallel.
-process.env.UV_THREADPOOL_SIZE ??= "16";
-const { register } = await import("tsx/esm/api");
+import { fileURLToPath } from "node:url";
+import { buildIsCurrent } from "../scripts/build-state.mjs";
 
-register();
-await import("../src/cli/main.ts");
+process.env.UV_THREADPOOL_SIZE ??= "16";
+
+if (buildIsCurrent(fileURLToPath(new URL("..", import.meta.url)))) {
+  await import("../dist/cli/main.js");
+} else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../src/cli/main.ts");
+}

@@ -43,4 +43,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# The compiled CLI and daemon (dist/): skipped when already the build of the current sources.
+node scripts/build.mjs
 echo "setup: done"

@@ -1,5 +1,4 @@
 import { Command, Option } from "commander";
-import { startDaemon } from "../../daemon.ts";
 import { cpus, totalmem } from "node:os";
 import { CliError, defaultDataDir } from "../context.ts";
 
@@ -31,6 +30,9 @@ export function serveCommand(): Command {
       if (o.compression !== "none" && o.compression !== "deflate") throw new CliError(`--compression is none or deflate, not ${o.compression}`);
       const capacity = o.hostVcpus || o.hostMemoryMib ? { vcpus: Number(o.hostVcpus ?? cpus().length * 4), memoryMiB: Number(o.hostMemoryMib ?? Math.floor(totalmem() / 1048576 * 0.8)) } : undefined;
       if (capacity && !(capacity.vcpus > 0 && capacity.memoryMiB > 0)) throw new CliError("--host-vcpus and --host-memory-mib must be positive numbers");
+      // Loaded here, not at the top: the daemon (Fastify, SQLite, …) is the heaviest part of the
+      // CLI, and every other command starts faster without it.
+      const { startDaemon } = await import("../../daemon.ts");
       const daemon = await startDaemon({
         dataDir: o.dataDir ?? defaultDataDir(),
         listen: o.listen,
