@@ -9,6 +9,8 @@ import { QemuHypervisor } from "./adapters/hypervisor/qemu-hypervisor.ts";
 import { LinuxGuestTools } from "./adapters/guest/linux-guest-tools.ts";
 import { WindowsDiskTools } from "./adapters/guest/windows-disk-tools.ts";
 import { FsChunkStore, FsManifestStore } from "./adapters/chunkstore/fs-chunk-store.ts";
+import type { Codec } from "./adapters/chunkstore/chunk-codec.ts";
+import { pooledCoder } from "./adapters/chunkstore/codec-pool.ts";
 import { FileSecretBox } from "./adapters/crypto/secret-box.ts";
 import { makePrivate } from "./adapters/fs/private-dir.ts";
 import { ensureAdminToken } from "./api/auth.ts";
@@ -30,8 +32,8 @@ export interface DaemonOptions {
   logLevel?: string;
   /** vCPUs and memory instances may reserve; default 4 vCPUs per host core and 80% of memory. */
   capacity?: { vcpus: number; memoryMiB: number };
-  /** Chunk compression: none (the default) or deflate. */
-  compression?: "none" | "deflate";
+  /** Chunk compression: zstd (the default), deflate or none. */
+  compression?: Codec;
   /** The largest virtual size of an uploaded disk or a volume, in bytes; default 2 TiB. */
   maxVolumeSize?: number;
   /** The host cache's cap in bytes, evicted least-recently-used; default 64 GiB. */
@@ -91,7 +93,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     guestEndpoints: new HttpGuestEndpoints(log),
     guestTools: new LinuxGuestTools(accelerator),
     windowsTools: new WindowsDiskTools(accelerator),
-    chunks: new FsChunkStore(paths.store(dataDir), options.compression ?? "none"),
+    // Encoded and verified in worker threads, whatever the codec: the hash check on every read is work too.
+    chunks: new FsChunkStore(paths.store(dataDir), pooledCoder(options.compression ?? "zstd")),
     manifests: new FsManifestStore(paths.store(dataDir)),
     secrets,
     settings: {

@@ -6,6 +6,8 @@ import type { AccessKey, Image, Instance, KeyPair, Operation, Snapshot, Volume, 
 export interface Repo<T extends { id: string }> {
   get(id: string): T | undefined;
   list(): T[];
+  /** The resources whose top-level string field equals value (by an index where the catalog has one). */
+  findBy(field: "name", value: string): T[];
   insert(item: T): void;
   update(item: T): void;
   delete(id: string): void;
@@ -215,7 +217,7 @@ export interface ChunkStore {
 export class ChunkCorruptError extends Error {
   constructor(
     readonly hash: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`chunk ${hash} is corrupt: ${reason}`);
     this.name = "ChunkCorruptError";

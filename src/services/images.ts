@@ -105,6 +105,11 @@ export class Images {
     return image;
   }
 
+  /** The image, or undefined: for lookups that report missing ids together (EC2). */
+  find(id: string): Image | undefined {
+    return this.ctx.catalog.images.get(id);
+  }
+
   list(filter: ImageFilter = {}): Image[] {
     return this.ctx.catalog.images
       .list()
@@ -181,7 +186,7 @@ export class Images {
   checkNameFree(name: string, description?: string): void {
     checkImageName(name);
     checkDescription(description);
-    if (this.ctx.catalog.images.list().some((i) => i.name === name && i.state !== "deregistered")) {
+    if (this.ctx.catalog.images.findBy("name", name).some((i) => i.state !== "deregistered")) {
       throw conflict("IMAGE_NAME_EXISTS", `An image named ${name} already exists`);
     }
   }

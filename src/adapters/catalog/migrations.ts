@@ -35,4 +35,9 @@ export const migrations: readonly { version: number; sql: string }[] = [
     version: 4,
     sql: `CREATE TABLE access_keys (id TEXT PRIMARY KEY, data TEXT NOT NULL);`,
   },
+  {
+    version: 5,
+    // Image names are checked at every register, copy, import and CreateImage: by index, not by reading every image.
+    sql: `CREATE INDEX images_name ON images (json_extract(data, '$.name'));`,
+  },
 ];

@@ -21,6 +21,7 @@ interface Stateful {
 class SqliteRepo<T extends Stateful> implements Repo<T> {
   private readonly getStmt;
   private readonly listStmt;
+  private readonly findStmt;
   private readonly insertStmt;
   private readonly updateStmt;
   private readonly deleteStmt;
@@ -34,6 +35,8 @@ class SqliteRepo<T extends Stateful> implements Repo<T> {
     this.eventStmt = db.prepare("INSERT INTO events (time, resource_id, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)");
     this.getStmt = db.prepare<[string], { data: string }>(`SELECT data FROM ${table} WHERE id = ?`);
     this.listStmt = db.prepare<[], { data: string }>(`SELECT data FROM ${table} ORDER BY rowid`);
+    // The same expression as the tables' name indexes (migrations.ts), so SQLite uses them.
+    this.findStmt = db.prepare<[string], { data: string }>(`SELECT data FROM ${table} WHERE json_extract(data, '$.name') = ? ORDER BY rowid`);
     this.insertStmt = db.prepare(`INSERT INTO ${table} (id, data) VALUES (?, ?)`);
     this.updateStmt = db.prepare(`UPDATE ${table} SET data = ? WHERE id = ?`);
     this.deleteStmt = db.prepare(`DELETE FROM ${table} WHERE id = ?`);
@@ -46,6 +49,10 @@ class SqliteRepo<T extends Stateful> implements Repo<T> {
 
   list(): T[] {
     return this.listStmt.all().map((r) => this.upgrade(JSON.parse(r.data) as T));
+  }
+
+  findBy(_field: "name", value: string): T[] {
+    return this.findStmt.all(value).map((r) => this.upgrade(JSON.parse(r.data) as T));
   }
 
   insert(item: T): void {

@@ -2,14 +2,21 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chunkStoreContract } from "./chunk-store.contract.ts";
+import { inlineCoder, pooledCoder } from "./codec-pool.ts";
 import { FsChunkStore } from "./fs-chunk-store.ts";
 
 const dirs = new Map<FsChunkStore, string>();
-for (const codec of ["none", "deflate"] as const) {
-  chunkStoreContract(`fs (${codec})`, {
+const coders = {
+  "none, inline": () => inlineCoder("none"),
+  "deflate, inline": () => inlineCoder("deflate"),
+  "zstd, worker threads": () => pooledCoder("zstd", 2),
+  "none, worker threads": () => pooledCoder("none", 1),
+};
+for (const [name, coder] of Object.entries(coders)) {
+  chunkStoreContract(`fs (${name})`, {
     async make() {
       const dir = await mkdtemp(join(tmpdir(), "imagesmith-chunks-"));
-      const s = new FsChunkStore(dir, codec);
+      const s = new FsChunkStore(dir, coder());
       dirs.set(s, dir);
       return s;
     },

@@ -3,7 +3,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "nod
 import { dirname, join } from "node:path";
 import { eachLimit } from "../../core/each-limit.ts";
 import { ChunkMissingError, type ChunkStore, type ManifestStore } from "../../core/ports.ts";
-import { decodeChunk, encodeChunk, type Codec } from "./chunk-codec.ts";
+import { inlineCoder, type ChunkCoder } from "./codec-pool.ts";
 
 const hashPattern = /^[0-9a-f]{64}$/;
 
@@ -19,7 +19,8 @@ export class FsChunkStore implements ChunkStore {
 
   constructor(
     private readonly dir: string,
-    private readonly codec: Codec = "none",
+    /** How chunks are encoded and verified: inline, or in worker threads (codec-pool.ts). */
+    private readonly coder: ChunkCoder = inlineCoder("none"),
   ) {
     this.chunksDir = join(dir, "chunks");
   }
@@ -37,7 +38,7 @@ export class FsChunkStore implements ChunkStore {
     const path = this.path(hash);
     if (this.writing.has(hash) || (await this.has(hash))) return 0;
     const write = (async () => {
-      const parts = encodeChunk(data, this.codec);
+      const parts = await this.coder.encode(data);
       const prefix = hash.slice(0, 2);
       if (!this.prefixes.has(prefix)) {
         await mkdir(join(this.chunksDir, prefix), { recursive: true });
@@ -52,7 +53,7 @@ export class FsChunkStore implements ChunkStore {
       }
       await rename(tmp, path);
       this.unflushed.add(path);
-      return parts[0].length + parts[1].length;
+      return parts.reduce((n, p) => n + p.length, 0);
     })();
     this.writing.set(hash, write);
     try {
@@ -67,7 +68,7 @@ export class FsChunkStore implements ChunkStore {
       if (err.code === "ENOENT") throw new ChunkMissingError(hash);
       throw err;
     });
-    return decodeChunk(hash, stored);
+    return this.coder.decode(hash, stored);
   }
 
   async delete(hash: string): Promise<void> {

@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { cpus, totalmem } from "node:os";
+import { codecs, type Codec } from "../../adapters/chunkstore/chunk-codec.ts";
 import { CliError, defaultDataDir } from "../context.ts";
 
 const GiB = 1024 ** 3;
@@ -20,14 +21,13 @@ export function serveCommand(): Command {
     .addOption(new Option("--accel <accel>", "hypervisor accelerator; auto probes KVM and falls back to TCG").choices(["auto", "kvm", "tcg"]).default("auto"))
     .option("--host-vcpus <n>", "vCPUs instances may reserve in all (default: 4 per host core)")
     .option("--host-memory-mib <n>", "memory instances may reserve in all (default: 80% of the host's)")
-    .option("--compression <codec>", "chunk compression: none or deflate", "none")
+    .addOption(new Option("--compression <codec>", "chunk compression").choices(codecs).default("zstd"))
     .option("--max-volume-size-gib <n>", "largest virtual size of an uploaded disk or a volume (default: 2048)")
     .option("--cache-max-gib <n>", "host cache of image bases, evicted least-recently-used above this (default: 64)")
     .option("--export-ttl-minutes <n>", "how long a finished export stays downloadable (default: 60)")
     .action(async (_o: unknown, c: Command) => {
       // --data-dir is the global option: the daemon's data dir is where clients find the token.
-      const o = c.optsWithGlobals<{ dataDir?: string; listen: string; ec2Listen: string; accel: "auto" | "kvm" | "tcg"; hostVcpus?: string; hostMemoryMib?: string; compression: string; maxVolumeSizeGib?: string; cacheMaxGib?: string; exportTtlMinutes?: string }>();
-      if (o.compression !== "none" && o.compression !== "deflate") throw new CliError(`--compression is none or deflate, not ${o.compression}`);
+      const o = c.optsWithGlobals<{ dataDir?: string; listen: string; ec2Listen: string; accel: "auto" | "kvm" | "tcg"; hostVcpus?: string; hostMemoryMib?: string; compression: Codec; maxVolumeSizeGib?: string; cacheMaxGib?: string; exportTtlMinutes?: string }>();
       const capacity = o.hostVcpus || o.hostMemoryMib ? { vcpus: Number(o.hostVcpus ?? cpus().length * 4), memoryMiB: Number(o.hostMemoryMib ?? Math.floor(totalmem() / 1048576 * 0.8)) } : undefined;
       if (capacity && !(capacity.vcpus > 0 && capacity.memoryMiB > 0)) throw new CliError("--host-vcpus and --host-memory-mib must be positive numbers");
       // Loaded here, not at the top: the daemon (Fastify, SQLite, …) is the heaviest part of the

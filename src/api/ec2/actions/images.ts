@@ -67,12 +67,15 @@ const describeImages: Ec2Handler = (p, { services }) => {
   const filters = p.filters();
   const page = readPage(p);
   p.done();
-  let images = services.images.list({}).filter((i) => i.state !== "deregistered");
-  if (ids.length > 0) {
-    const missing = ids.filter((id) => !images.some((i) => i.id === id));
-    if (missing.length > 0) throw notFound(missing);
-    images = images.filter((i) => ids.includes(i.id));
+  // By id, each image is looked up on its own: the catalog is not read whole for a few ids.
+  const found = new Map<string, Image>();
+  for (const id of ids) {
+    const image = services.images.find(id);
+    if (image && image.state !== "deregistered") found.set(id, image);
   }
+  const missing = ids.filter((id) => !found.has(id));
+  if (missing.length > 0) throw notFound(missing);
+  const images = ids.length > 0 ? [...found.values()] : services.images.list({}).filter((i) => i.state !== "deregistered");
   const { page: shown, nextToken } = pageOf(applyFilters(images, filters, imageFields, imageTags), page);
   return { imagesSet: set(shown.map(imageItem)), nextToken };
 };
