@@ -125,7 +125,9 @@ export class Client {
     const size = (await stat(file)).size;
     return this.request("POST", "/v1/images/import", {
       query,
-      body: Readable.toWeb(createReadStream(file)) as ReadableStream,
+      // Read in 4 MiB pieces and handed to fetch as an async iterable: a web stream of the default
+      // 64 KiB pieces halved the upload's throughput.
+      body: createReadStream(file, { highWaterMark: 4 << 20 }) as unknown as ReadableStream,
       headers: { "content-type": "application/octet-stream", "content-length": String(size) },
     });
   }

@@ -14,11 +14,18 @@ export async function writeSparse(body: AsyncIterable<Buffer>, file: string, max
   let size = 0;
   let pieces: Buffer[] = [];
   let held = 0;
+  // Each run of consecutive non-zero blocks is one write: not one system call per 64 KiB.
   const flush = async (buf: Buffer, at: number) => {
+    let run = -1;
     for (let off = 0; off < buf.length; off += block) {
-      const part = buf.subarray(off, off + block);
-      if (!isZero(part)) await fh.write(part, 0, part.length, at + off);
+      const data = !isZero(buf.subarray(off, off + block));
+      if (data && run < 0) run = off;
+      if (!data && run >= 0) {
+        await fh.write(buf, run, off - run, at + run);
+        run = -1;
+      }
     }
+    if (run >= 0) await fh.write(buf, run, buf.length - run, at + run);
   };
   try {
     for await (const chunk of body) {
@@ -26,8 +33,8 @@ export async function writeSparse(body: AsyncIterable<Buffer>, file: string, max
       if (size > maxBytes) throw badRequest("UPLOAD_TOO_LARGE", `The upload exceeds ${maxBytes} bytes`);
       pieces.push(chunk);
       held += chunk.length;
-      if (held < 16 * block) continue;
-      // One concat per MiB or so; the tail that is not a whole block waits for more.
+      if (held < 64 * block) continue;
+      // One concat per 4 MiB or so; the tail that is not a whole block waits for more.
       const pending = Buffer.concat(pieces, held);
       const whole = held - (held % block);
       await flush(pending.subarray(0, whole), size - held);
