@@ -4,12 +4,10 @@
 // Not a test: nothing is asserted.
 //
 //   node --import tsx bench/api-bench.ts [--images 10000] [--seconds 10]
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomFillSync } from "node:crypto";
-import { closeSync, openSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +15,7 @@ import { parseArgs } from "node:util";
 import { Hash } from "@smithy/hash-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { Client } from "../src/client/client.ts";
+import { spawnDaemon, stopDaemon } from "./tools.ts";
 import { atLeast, atMost, report, timed, type Figure } from "./result.ts";
 
 const { values } = parseArgs({ options: { images: { type: "string", default: "10000" }, seconds: { type: "string", default: "10" } } });
@@ -38,40 +37,6 @@ interface CannonResult {
 type Cannon = (o: { url: string; connections: number; duration: number; method?: string; headers?: Record<string, string>; body?: string }) => Promise<CannonResult>;
 const autocannon = createRequire(import.meta.url)("autocannon") as Cannon;
 
-/** A free 127.0.0.1 port. */
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
-    });
-  });
-
-/** `imagesmith serve` as its own process, as shipped (bin/imagesmith.js, default log level, its log to a file). */
-async function spawnDaemon(dataDir: string, logFile: string): Promise<{ url: string; ec2Port: number; child: ChildProcess }> {
-  const [port, ec2Port] = [await freePort(), await freePort()];
-  const log = openSync(logFile, "a");
-  const args = ["bin/imagesmith.js", "--data-dir", dataDir, "serve", "--listen", `127.0.0.1:${port}`, "--ec2-listen", `127.0.0.1:${ec2Port}`, "--accel", "tcg"];
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", log, log] });
-  closeSync(log);
-  const url = `http://127.0.0.1:${port}`;
-  for (const started = Date.now(); !(await fetch(`${url}/v1/health`).then((r) => r.ok, () => false)); ) {
-    if (child.exitCode !== null || Date.now() - started > 60_000) throw new Error(`The daemon did not answer (see ${logFile})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url, ec2Port, child };
-}
-
-/** Stops the daemon and waits for it to exit (SIGKILL after 10 s). */
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 /** One autocannon run: a 2 s warm-up, then `seconds` measured. */
 async function load(what: string, request: { url: string; method?: string; headers: Record<string, string>; body?: string }): Promise<CannonResult & { what: string }> {
   await autocannon({ ...request, connections, duration: 2 });
@@ -86,10 +51,11 @@ try {
   const buildState = (await import(join(root, "scripts/build-state.mjs"))) as { buildIsCurrent: (root: string) => boolean };
   const runs = buildState.buildIsCurrent(root) ? "dist/ (compiled)" : "src/ through tsx (dist/ is older than src/)";
   const d = await spawnDaemon(dataDir, join(work, "daemon.log"));
+  const ec2Port = Number(new URL(d.ec2Url).port);
   daemon = d.child;
   const token = (await readFile(join(dataDir, "admin-token"), "utf8")).trim();
   const client = new Client(d.url, token);
-  console.log(`daemon pid ${daemon.pid}: ${d.url}, EC2 on 127.0.0.1:${d.ec2Port}, runs ${runs}`);
+  console.log(`daemon pid ${daemon.pid}: ${d.url}, EC2 on 127.0.0.1:${ec2Port}, runs ${runs}`);
 
   // Seeding, the cheapest real path: one import of a small raw disk (4 MiB: an empty MBR,
   // whose boot signature a raw import requires, and 1 MiB of random bytes), then every other image registered on that import's snapshot
@@ -122,8 +88,8 @@ try {
   const key = await client.createAccessKey();
   const signer = new SignatureV4({ credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey }, region: "us-east-1", service: "ec2", sha256: Hash.bind(null, "sha256") });
   const ec2Body = `Action=DescribeImages&Version=2016-11-15&ImageId.1=${imageId}`;
-  const host = `127.0.0.1:${d.ec2Port}`;
-  const signed = await signer.sign({ method: "POST", protocol: "http:", hostname: "127.0.0.1", port: d.ec2Port, path: "/ec2/", query: {}, headers: { host, "content-type": "application/x-www-form-urlencoded; charset=utf-8" }, body: ec2Body });
+  const host = `127.0.0.1:${ec2Port}`;
+  const signed = await signer.sign({ method: "POST", protocol: "http:", hostname: "127.0.0.1", port: ec2Port, path: "/ec2/", query: {}, headers: { host, "content-type": "application/x-www-form-urlencoded; charset=utf-8" }, body: ec2Body });
   const ec2 = { url: `http://${host}/ec2/`, method: "POST", headers: signed.headers, body: ec2Body };
   const bearer = { authorization: `Bearer ${token}` };
   const requests = [
@@ -186,6 +152,6 @@ try {
     notes: [`daemon runs ${runs}`, `${connections} connections, ${seconds} s after a 2 s warm-up`, "GET /v1/images has no limit or page: the whole list is one answer"],
   });
 } finally {
-  if (daemon) await stop(daemon);
+  if (daemon) await stopDaemon(daemon);
   await rm(work, { recursive: true, force: true });
 }

@@ -5,54 +5,19 @@
 //
 //   node --import tsx bench/cli-bench.ts [--runs 10]
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Client } from "../src/client/client.ts";
+import { spawnDaemon, stopDaemon } from "./tools.ts";
 import { atLeast, atMost, report, type Figure } from "./result.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "10" } } });
 const runs = Number(values.runs);
 const root = fileURLToPath(new URL("..", import.meta.url));
 const aws = "/usr/bin/aws"; // Debian's AWS CLI v2; the `aws` on PATH may be another
-
-/** A free 127.0.0.1 port. */
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
-    });
-  });
-
-/** `imagesmith serve` as its own process (bin/imagesmith.js), its log to a file. */
-async function spawnDaemon(dataDir: string, logFile: string): Promise<{ url: string; ec2Url: string; child: ChildProcess }> {
-  const [port, ec2Port] = [await freePort(), await freePort()];
-  const log = openSync(logFile, "a");
-  const args = ["bin/imagesmith.js", "--data-dir", dataDir, "serve", "--listen", `127.0.0.1:${port}`, "--ec2-listen", `127.0.0.1:${ec2Port}`, "--accel", "tcg"];
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", log, log] });
-  closeSync(log);
-  const url = `http://127.0.0.1:${port}`;
-  for (const started = Date.now(); !(await fetch(`${url}/v1/health`).then((r) => r.ok, () => false)); ) {
-    if (child.exitCode !== null || Date.now() - started > 60_000) throw new Error(`The daemon did not answer (see ${logFile})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url, ec2Url: `http://127.0.0.1:${ec2Port}/ec2/`, child };
-}
-
-/** Stops the daemon and waits for it to exit (SIGKILL after 10 s). */
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /** Seconds from spawn to exit, by the monotonic clock; a non-zero exit is an error showing its output. */
 function timeRun(argv: string[], env: Record<string, string>): Promise<number> {
@@ -141,6 +106,6 @@ try {
     notes: [`bin/imagesmith.js runs ${binRuns}`, `${runs} interleaved runs each after one untimed run; image list and describe-images against an empty catalog`],
   });
 } finally {
-  if (daemon) await stop(daemon);
+  if (daemon) await stopDaemon(daemon);
   await rm(work, { recursive: true, force: true });
 }

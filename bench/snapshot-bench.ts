@@ -6,15 +6,15 @@
 //
 // Each figure is the median of --runs runs; every run starts a fresh daemon on an empty data
 // dir, so no run deduplicates against an earlier one.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes, randomInt } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Client } from "../src/client/client.ts";
 import { atLeast, atMost, report, timed, type Figure, type Ratio } from "./result.ts";
-import { du, median, sh, waitForDaemon } from "./tools.ts";
+import { du, median, sh, spawnDaemon, stopDaemon } from "./tools.ts";
 
 const MiB = 1024 * 1024;
 const { values } = parseArgs({ options: { sizes: { type: "string", default: "2,8" }, changes: { type: "string", default: "1,5,20" }, runs: { type: "string", default: "3" }, derived: { type: "string", default: "10" } } });
@@ -22,7 +22,6 @@ const sizes = values.sizes.split(",").map(Number);
 const changes = values.changes.split(",").map(Number);
 const runs = Number(values.runs);
 const derivedCount = Number(values.derived);
-const repo = new URL("..", import.meta.url).pathname;
 
 const figures: Figure[] = [];
 const ratios: Ratio[] = [];
@@ -68,12 +67,10 @@ async function change(volume: string, bytes: number, pieces: string[], diskMiB: 
   for (let i = 0; i < writes.length; i += 200) await sh(`qemu-io ${writes.slice(i, i + 200).join(" ")} ${volume} >/dev/null`);
 }
 
-/** A daemon as a process of its own (the compiled build), so the bench's client does not share its event loop. */
+/** A daemon of its own for each run, with its client. */
 async function startDaemon(dataDir: string): Promise<{ client: Client; child: ChildProcess }> {
-  const port = 20000 + randomInt(0, 20000);
-  const child = spawn("node", [join(repo, "bin/imagesmith.js"), "--data-dir", dataDir, "serve", "--listen", `127.0.0.1:${port}`, "--ec2-listen", "off", "--accel", "tcg"], { stdio: "ignore" });
-  const url = `http://127.0.0.1:${port}`;
-  await waitForDaemon(url, child);
+  await mkdir(dataDir, { recursive: true });
+  const { url, child } = await spawnDaemon(dataDir, join(dataDir, "..", `daemon-${randomInt(1e9)}.log`));
   return { client: new Client(url, (await readFile(join(dataDir, "admin-token"), "utf8")).trim()), child };
 }
 
@@ -144,7 +141,7 @@ try {
 
         // Storage: derived images from one base, each with its own 2 % change: what the store
         // holds against the base plus each one's delta.
-        if (sizeGiB === sizes[0] && derivedCount > 0) {
+        if (sizeGiB === sizes[0] && run === 0 && derivedCount > 0) {
           const before = await du(join(dataDir, "store"));
           let deltas = 0;
           for (let i = 0; i < derivedCount; i++) {
@@ -157,7 +154,7 @@ try {
           add("derived ratio", (await du(join(dataDir, "store"))) / (before + deltas));
         }
       } finally {
-        child.kill("SIGTERM");
+        await stopDaemon(child);
         await rm(dataDir, { recursive: true, force: true });
       }
     }

@@ -1,8 +1,12 @@
 // Small shared helpers of the benches.
-import { execFile, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
+const root = fileURLToPath(new URL("..", import.meta.url));
 
 /** A bash command's trimmed stdout. */
 export async function sh(cmd: string, env: Record<string, string> = {}): Promise<string> {
@@ -21,14 +25,42 @@ export function median(samples: readonly number[]): number {
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
-/** Waits until a daemon answers /v1/health (or whatever answers at all), or its process exits. */
-export async function waitForDaemon(url: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`the daemon exited with ${child.exitCode}`);
-    const up = await fetch(`${url}/v1/health`).then(() => true, () => false);
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 200));
+/** A free 127.0.0.1 port. */
+export function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
+    });
+  });
+}
+
+/**
+ * `imagesmith serve` as its own process, as shipped (bin/imagesmith.js: the compiled build
+ * when current), its log to a file, so a bench's load or client does not share its event loop.
+ */
+export async function spawnDaemon(dataDir: string, logFile: string): Promise<{ url: string; ec2Url: string; child: ChildProcess }> {
+  const [port, ec2Port] = [await freePort(), await freePort()];
+  const log = openSync(logFile, "a");
+  const args = ["bin/imagesmith.js", "--data-dir", dataDir, "serve", "--listen", `127.0.0.1:${port}`, "--ec2-listen", `127.0.0.1:${ec2Port}`, "--accel", "tcg"];
+  // BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = process.env.BENCH_DAEMON_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: root, stdio: ["ignore", log, log] });
+  closeSync(log);
+  const url = `http://127.0.0.1:${port}`;
+  for (const started = Date.now(); !(await fetch(`${url}/v1/health`).then((r) => r.ok, () => false)); ) {
+    if (child.exitCode !== null || Date.now() - started > 60_000) throw new Error(`The daemon did not answer (see ${logFile})`);
+    await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`the daemon at ${url} did not answer within ${timeoutMs} ms`);
+  return { url, ec2Url: `http://127.0.0.1:${ec2Port}/ec2/`, child };
+}
+
+/** Stops the daemon and waits for it to exit (SIGKILL after 10 s). */
+export async function stopDaemon(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
 }

@@ -24,6 +24,9 @@ const summary = (k: AccessKey): AccessKeySummary => ({ accessKeyId: k.id, create
  * in plain once, by create().
  */
 export class AccessKeys {
+  /** When this process last wrote each key's lastUsedAt (at most 100 keys exist). */
+  private readonly markedAt = new Map<string, number>();
+
   constructor(
     private readonly catalog: Catalog,
     private readonly secrets: SecretBox,
@@ -57,6 +60,7 @@ export class AccessKeys {
     }
     if (!this.catalog.accessKeys.get(accessKeyId)) throw notFound("ACCESS_KEY_NOT_FOUND", `Access key ${accessKeyId} does not exist`);
     this.catalog.accessKeys.delete(accessKeyId);
+    this.markedAt.delete(accessKeyId);
   }
 
   /**
@@ -71,9 +75,16 @@ export class AccessKeys {
 
   /** Records that a key signed a request; written at most once a minute per key (or when the clock went back). */
   markUsed(accessKeyId: string, now: Date = new Date()): void {
+    // Known recent from this process: no catalog read on every signed request.
+    const marked = this.markedAt.get(accessKeyId);
+    if (marked !== undefined && now.getTime() >= marked && now.getTime() - marked < markUsedEveryMs) return;
     const key = isAccessKeyId(accessKeyId) ? this.catalog.accessKeys.get(accessKeyId) : undefined;
     if (!key) return;
-    if (key.lastUsedAt !== null && Math.abs(now.getTime() - Date.parse(key.lastUsedAt)) < markUsedEveryMs) return;
+    if (key.lastUsedAt !== null && Math.abs(now.getTime() - Date.parse(key.lastUsedAt)) < markUsedEveryMs) {
+      this.markedAt.set(accessKeyId, Date.parse(key.lastUsedAt));
+      return;
+    }
     this.catalog.accessKeys.update({ ...key, lastUsedAt: now.toISOString() });
+    this.markedAt.set(accessKeyId, now.getTime());
   }
 }

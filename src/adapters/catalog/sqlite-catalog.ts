@@ -87,6 +87,9 @@ export class SqliteCatalog implements Catalog {
   readonly operations: Repo<Operation>;
   readonly accessKeys: Repo<AccessKey>;
   private readonly db: Db;
+  /** Asked on every API request: prepared once. */
+  private readonly tokenStmt;
+  private readonly eventsStmt;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -101,6 +104,10 @@ export class SqliteCatalog implements Catalog {
     this.snapshots = new SqliteRepo(this.db, "snapshots");
     this.operations = new SqliteRepo(this.db, "operations");
     this.accessKeys = new SqliteRepo(this.db, "access_keys");
+    this.tokenStmt = this.db.prepare<[string], unknown>("SELECT 1 FROM api_tokens WHERE hash = ?");
+    this.eventsStmt = this.db.prepare<[number, string | null, string | null, number], { seq: number; time: string; resource_id: string; from_state: string | null; to_state: string; reason: string | null }>(
+      "SELECT * FROM events WHERE seq > ? AND (? IS NULL OR resource_id = ?) ORDER BY seq LIMIT ?",
+    );
   }
 
   get schemaVersion(): number {
@@ -123,16 +130,12 @@ export class SqliteCatalog implements Catalog {
   }
 
   events(options: { afterSeq: number; resourceId?: string; limit: number }): StateEvent[] {
-    const rows = this.db
-      .prepare<[number, string | null, string | null, number], { seq: number; time: string; resource_id: string; from_state: string | null; to_state: string; reason: string | null }>(
-        "SELECT * FROM events WHERE seq > ? AND (? IS NULL OR resource_id = ?) ORDER BY seq LIMIT ?",
-      )
-      .all(options.afterSeq, options.resourceId ?? null, options.resourceId ?? null, options.limit);
+    const rows = this.eventsStmt.all(options.afterSeq, options.resourceId ?? null, options.resourceId ?? null, options.limit);
     return rows.map((r) => ({ seq: r.seq, time: r.time, resourceId: r.resource_id, fromState: r.from_state, toState: r.to_state, reason: r.reason }));
   }
 
   findTokenHash(hash: string): boolean {
-    return this.db.prepare("SELECT 1 FROM api_tokens WHERE hash = ?").get(hash) !== undefined;
+    return this.tokenStmt.get(hash) !== undefined;
   }
 
   addTokenHash(hash: string, name: string): void {
