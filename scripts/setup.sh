@@ -26,6 +26,7 @@ debian_packages=(
   restic                                # the deduplicating peer in bench/
   faketime                              # a client clock 20 minutes off, for the EC2 endpoint's RequestExpired test
   awscli                                # AWS CLI v2 (/usr/bin/aws) for the EC2 endpoint's tests, and botocore's EC2 model
+  build-essential python3               # node-gyp builds the native npm modules (better-sqlite3, zstd-napi) when no prebuilt one can be fetched
 )
 
 missing=()
