@@ -22,9 +22,10 @@ export function inlineCoder(codec: Codec): ChunkCoder {
 
 // The worker is this directory's codec-worker: .ts when running from the sources (tsx), .js
 // from the build. Workers inherit the parent's flags; one started through tsx's register API
-// (bin/imagesmith.js's fallback) has no `--import tsx` to inherit, so it is added.
+// (bin/imagesmith.js's fallback) has no `--import tsx` to inherit, so it is added, by its
+// resolved URL: a bare `tsx` would be looked up from the working directory, which may be anywhere.
 const workerFile = new URL(`./codec-worker${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
-const workerArgv = workerFile.pathname.endsWith(".ts") && !process.execArgv.some((a) => a.includes("tsx")) ? [...process.execArgv, "--import", "tsx"] : process.execArgv;
+const workerArgv = workerFile.pathname.endsWith(".ts") && !process.execArgv.some((a) => a.includes("tsx")) ? [...process.execArgv, "--import", import.meta.resolve("tsx")] : process.execArgv;
 
 /**
  * In a pool of worker threads (piscina), one per core: zstd at its default level runs at about
