@@ -200,7 +200,9 @@ describe("the EC2 endpoint with Debian's AWS CLI v2", { timeout: 1_800_000 }, ()
   });
 
   it("answers bad credentials, unknown ids, wrong states and missing parameters with EC2's codes", async () => {
-    await fails(["describe-images"], "AuthFailure", { ...creds, secretAccessKey: `${creds.secretAccessKey.slice(0, -1)}x` });
+    // The secret with its last character changed (a secret that already ends in "x" gets "y": 1 in 64 do).
+    const wrong = `${creds.secretAccessKey.slice(0, -1)}${creds.secretAccessKey.endsWith("x") ? "y" : "x"}`;
+    await fails(["describe-images"], "AuthFailure", { ...creds, secretAccessKey: wrong });
     await fails(["describe-images"], "AuthFailure", { accessKeyId: "AKIAAAAAAAAAAAAAAAAA", secretAccessKey: creds.secretAccessKey });
     // A clock 20 minutes behind (faketime), and a body changed on the way after signing.
     await fails(["describe-images"], "RequestExpired", undefined, { via: ["/usr/bin/faketime", "-f", "-20m"] });
