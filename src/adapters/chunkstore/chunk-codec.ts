@@ -3,6 +3,7 @@ import { compress as zstdCompress } from "zstd-napi";
 import binding from "zstd-napi/binding.js";
 import { sha256 } from "../../core/manifest.ts";
 import { ChunkCorruptError } from "../../core/ports.ts";
+import type { Codec } from "./codecs.ts";
 
 // A stored chunk: 16-byte header, then the payload.
 //   0  "ISMC"   magic
@@ -14,8 +15,7 @@ import { ChunkCorruptError } from "../../core/ports.ts";
 const magic = Buffer.from("ISMC");
 const headerSize = 16;
 
-export type Codec = "none" | "deflate" | "zstd";
-export const codecs: readonly Codec[] = ["none", "deflate", "zstd"];
+export type { Codec } from "./codecs.ts";
 
 /** No chunk is larger (the manifest's chunk size is 256 KiB): a header claiming more is corrupt, not an allocation. */
 const maxPlainLength = 16 * 1024 * 1024;

@@ -12,7 +12,7 @@ export interface ChunkCoder {
   decode(hash: string, stored: Buffer): Promise<Buffer>;
 }
 
-/** On the calling thread: for tests and for stores without compression. */
+/** On the calling thread: for tests and tools; the daemon uses pooledCoder, whatever the codec. */
 export function inlineCoder(codec: Codec): ChunkCoder {
   return {
     encode: async (plain) => encodeChunk(plain, codec),

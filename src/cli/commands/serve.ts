@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
 import { cpus, totalmem } from "node:os";
-import { codecs, type Codec } from "../../adapters/chunkstore/chunk-codec.ts";
+import { codecs, type Codec } from "../../adapters/chunkstore/codecs.ts";
 import { CliError, defaultDataDir } from "../context.ts";
 
 const GiB = 1024 ** 3;
